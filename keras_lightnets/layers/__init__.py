@@ -1,0 +1,35 @@
+"""Public building blocks shared by the model families.
+
+Block functions add standard Keras layers to a Functional graph under one
+name prefix, so every model stays one flat graph that can be quantized and
+rewritten. The custom layers here (:class:`StochasticDepth`,
+:class:`PartialResidualAdd`) use ``keras.ops`` only and are registered
+serializable under the ``keras_lightnets`` package.
+"""
+
+from keras_lightnets.layers.activations import ACTIVATIONS, activation_layer
+from keras_lightnets.layers.conv_bn_act import conv_bn_act
+from keras_lightnets.layers.depthwise_separable import depthwise_separable
+from keras_lightnets.layers.fire import fire
+from keras_lightnets.layers.inverted_residual import inverted_residual
+from keras_lightnets.layers.padding import PADDING_MODES, pad_for_conv
+from keras_lightnets.layers.partial_residual import PartialResidualAdd, residual_add
+from keras_lightnets.layers.pooling import max_pool_ceil
+from keras_lightnets.layers.squeeze_excite import squeeze_excite
+from keras_lightnets.layers.stochastic_depth import StochasticDepth
+
+__all__ = [
+    "ACTIVATIONS",
+    "PADDING_MODES",
+    "PartialResidualAdd",
+    "StochasticDepth",
+    "activation_layer",
+    "conv_bn_act",
+    "depthwise_separable",
+    "fire",
+    "inverted_residual",
+    "max_pool_ceil",
+    "pad_for_conv",
+    "residual_add",
+    "squeeze_excite",
+]

@@ -1,0 +1,75 @@
+"""Convolution → BatchNorm → activation, the unit every family is made of."""
+
+from keras import layers
+
+from keras_lightnets.layers.activations import activation_layer
+from keras_lightnets.layers.padding import pad_for_conv
+
+__all__ = ["conv_bn_act"]
+
+
+def conv_bn_act(
+    x,
+    filters,
+    kernel_size=1,
+    strides=1,
+    *,
+    groups=1,
+    depthwise=False,
+    depth_multiplier=1,
+    activation="relu",
+    use_bias=False,
+    use_bn=True,
+    bn_epsilon=1e-5,
+    bn_momentum=0.9,
+    padding="symmetric",
+    name,
+):
+    """Conv2D (or DepthwiseConv2D) → BatchNormalization → activation.
+
+    Layers are named ``{name}_conv``, ``{name}_bn`` and ``{name}_act`` (plus
+    ``{name}_pad`` when explicit padding is needed), so weight converters and
+    quantization can address them.
+
+    Args:
+        x: input tensor (NHWC).
+        filters: output channels (ignored for depthwise, which keeps
+            ``in_channels * depth_multiplier``).
+        kernel_size, strides: as in ``keras.layers.Conv2D``.
+        groups: grouped convolution (``1`` = dense).
+        depthwise: use ``DepthwiseConv2D``.
+        activation: name understood by :func:`activation_layer`, or ``None``
+            for a linear output.
+        use_bn: add the BatchNormalization layer (SqueezeNet has none).
+        bn_epsilon: 1e-5 follows PyTorch references, 1e-3 follows Keras/TF ones.
+        bn_momentum: Keras convention (PyTorch ``momentum=0.1`` is ``0.9`` here).
+        padding: ``"symmetric"`` (PyTorch: ``k // 2`` on every side),
+            ``"same"`` (TensorFlow: extra row/column at the bottom/right),
+            ``"bottom_right"`` (keras.applications MobileNet's stride-2
+            depthwise padding) or ``"valid"``.
+    """
+    x, conv_padding = pad_for_conv(x, kernel_size, strides, padding, name=f"{name}_pad")
+    if depthwise:
+        x = layers.DepthwiseConv2D(
+            kernel_size,
+            strides=strides,
+            padding=conv_padding,
+            depth_multiplier=depth_multiplier,
+            use_bias=use_bias,
+            name=f"{name}_conv",
+        )(x)
+    else:
+        x = layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=conv_padding,
+            groups=groups,
+            use_bias=use_bias,
+            name=f"{name}_conv",
+        )(x)
+    if use_bn:
+        x = layers.BatchNormalization(epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_bn")(x)
+    if activation is not None:
+        x = activation_layer(activation, name=f"{name}_act")(x)
+    return x
