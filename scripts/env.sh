@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Creates (once) the project's virtual environment in .venv with Python 3.11 and
+# installs the package with the extras given as $1 ("" or "test"); re-installs
+# when setup.cfg or pyproject.toml change. Sourced by main.sh and test.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${LIGHTNETS_VENV:-$ROOT/.venv}"
+EXTRAS="${1:-}"
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[env] creating $VENV with $("$PYTHON" --version)" >&2
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+fi
+stamp="$VENV/.lightnets-installed${EXTRAS:+-$EXTRAS}"
+digest="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | "$VENV/bin/python" -c 'import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+  echo "[env] installing keras_lightnets${EXTRAS:+[$EXTRAS]} (first run takes a few minutes)" >&2
+  # torch==2.13.0 in the test extras resolves to the CPU wheel where one is offered.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"
+  echo "$digest" > "$stamp"
+fi
+export PATH="$VENV/bin:$PATH"
+export KERAS_BACKEND=tensorflow
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"

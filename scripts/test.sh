@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Quickstart, test suite: sets up .venv with the test extras if needed, then runs pytest.
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -k rexnet`).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh" "test"
+cd "$ROOT"
+python -m pytest "$@"

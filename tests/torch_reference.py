@@ -1,0 +1,42 @@
+"""Importing the PyTorch references (timm, torchvision) on this CPU-only set-up.
+
+PyPI's torchvision is a CUDA build. On the CPU torch wheel its compiled ops
+fail to load, and ``import torchvision`` then dies registering fake kernels for
+``torchvision::nms`` / ``qnms``, which only exist in that compiled library.
+Declaring the two operator schemas first lets the pure-Python model code import;
+no model we compare with uses those ops. Where the CUDA build loads, the real
+operators are already defined and nothing is declared.
+"""
+
+import pytest
+
+_SCHEMAS = {
+    "nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+    "qnms": "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+}
+_library = None
+
+
+def _declare_torchvision_ops(torch):
+    global _library
+    missing = [op for op in _SCHEMAS if not torch._C._dispatch_has_kernel(f"torchvision::{op}")]
+    try:
+        missing = [op for op in missing if not hasattr(torch.ops.torchvision, op)]
+    except (RuntimeError, AttributeError):
+        pass
+    if missing and _library is None:
+        _library = torch.library.Library("torchvision", "FRAGMENT")
+        for op in missing:
+            _library.define(_SCHEMAS[op])
+
+
+def import_reference(name):
+    """Imports ``timm`` or ``torchvision`` (or skips the test with the reason it cannot)."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e .[test])")
+    _declare_torchvision_ops(torch)
+    try:
+        module = __import__(name)
+    except Exception as error:  # a broken binary wheel raises more than ImportError
+        pytest.skip(f"{name} cannot be imported here: {type(error).__name__}: {error}")
+    torch.set_grad_enabled(False)
+    return torch, module
