@@ -137,7 +137,7 @@ def compare_throughput(label, alpha, x, warmup, runs):
     reference = keras_builder(alpha=alpha, input_shape=input_shape, weights=None)
     forwards = {"ours": make_forward(ours), "keras": make_forward(reference)}
     times = {"ours": [], "keras": []}
-    desc = f"{label} alpha={alpha:g}"
+    desc = f"{label} alpha={alpha}"
 
     for _ in tqdm(range(warmup), desc=f"{desc} warm-up", leave=False):
         for forward in forwards.values():
@@ -150,7 +150,7 @@ def compare_throughput(label, alpha, x, warmup, runs):
     ours_ips = batch / statistics.median(times["ours"])
     keras_ips = batch / statistics.median(times["keras"])
     result = {
-        "model": f"{label} alpha={alpha:g}",
+        "model": f"{label} alpha={alpha}",
         "family": label,
         "alpha": alpha,
         "ours_params": ours.count_params(),

@@ -155,6 +155,10 @@ def get_entry(name):
     return _REGISTRY[name]
 
 
-def create_model(name, **overrides):
-    """Builds the registered model ``name``; keyword ``overrides`` replace its arguments."""
-    return get_entry(name).build(**overrides)
+def create_model(model_name, /, **overrides):
+    """Builds the registered model ``model_name``; keyword ``overrides`` replace its arguments.
+
+    ``create_model("rexnet_100", classes=10, input_shape=(160, 160, 3))``; ``name=``
+    renames the Keras model (it defaults to the registered name).
+    """
+    return get_entry(model_name).build(**overrides)

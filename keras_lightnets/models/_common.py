@@ -165,7 +165,9 @@ def finalize(inputs, x, features, *, top, include_top, pooling, features_only, w
         top: ``top(x) -> logits/probabilities``, the family's classifier.
     """
     if features_only:
-        outputs = {f"stride{stride}": features[stride] for stride in sorted(features)}
+        # A list in stride order (a dict would come back sorted by key, "stride16"
+        # before "stride2"); Identity layers give the outputs stable names.
+        outputs = [layers.Identity(name=f"stride{stride}")(features[stride]) for stride in sorted(features)]
     elif include_top:
         outputs = top(x)
     else:

@@ -70,7 +70,8 @@ def MobileNet(
         dropout_rate: before the classifier (keras.applications uses 1e-3).
         padding: ``"keras"`` (keras.applications) or ``"symmetric"`` (timm).
         bn_epsilon: 1e-3 (Keras) or 1e-5 (timm).
-        features_only: return ``{"stride2": ..., ..., "stride32": ...}``.
+        features_only: return the last feature map at each stride as a list in
+            stride order, outputs named ``"stride2"``, ``"stride4"``, ... (``model.output_names``).
 
     The standard keras.applications arguments behave as there. The model
     expects inputs scaled to [-1, 1] (see its registry entry's mean/std).

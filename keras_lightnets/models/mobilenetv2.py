@@ -73,7 +73,8 @@ def MobileNetV2(
         drop_path_rate: stochastic depth, rising linearly over the blocks.
         padding: ``"same"`` (keras.applications) or ``"symmetric"`` (torchvision/timm).
         bn_epsilon: 1e-3 (Keras) or 1e-5 (PyTorch).
-        features_only: return ``{"stride2": ..., ..., "stride32": ...}``.
+        features_only: return the last feature map at each stride as a list in
+            stride order, outputs named ``"stride2"``, ``"stride4"``, ... (``model.output_names``).
 
     The model expects inputs scaled to [-1, 1] (see its registry entry).
     """

@@ -82,7 +82,8 @@ def ReXNet(
         dropout_rate: before the classifier (0.2 in the paper).
         drop_path_rate: stochastic depth, rising linearly over the blocks (timm).
         activation: of the stem, expansion and head convs (SiLU in the paper).
-        features_only: return ``{"stride2": ..., ..., "stride32": ...}``.
+        features_only: return the last feature map at each stride as a list in
+            stride order, outputs named ``"stride2"``, ``"stride4"``, ... (``model.output_names``).
 
     Inputs are normalized with ImageNet mean/std (see the registry entry).
     """

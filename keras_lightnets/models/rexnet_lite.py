@@ -78,7 +78,8 @@ def ReXNetLite(
         width: width multiplier.
         dropout_rate: before the last conv (0.2).
         drop_path_rate: stochastic depth on the residual blocks, rising linearly.
-        features_only: return ``{"stride2": ..., ..., "stride32": ...}``.
+        features_only: return the last feature map at each stride as a list in
+            stride order, outputs named ``"stride2"``, ``"stride4"``, ... (``model.output_names``).
     """
     check_positive(width, "width")
     check_rate(dropout_rate, "dropout_rate")

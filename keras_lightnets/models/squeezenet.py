@@ -69,7 +69,8 @@ def SqueezeNet(
             "complex" (plus 1x1-conv shortcuts around fire2/4/6/8).
         dropout_rate: before conv10 (0.5).
         drop_path_rate: stochastic depth on the bypassed fire modules.
-        features_only: return ``{"stride2": ..., "stride4": ..., "stride8": ..., "stride16": ...}``.
+        features_only: return the last feature map at each stride as a list in
+            stride order, outputs named ``"stride2"``, ``"stride4"``, ... (``model.output_names``).
     """
     check_choice(version, "version", tuple(VERSIONS))
     check_choice(bypass, "bypass", BYPASSES)

@@ -1,0 +1,84 @@
+"""Executes every tutorial notebook end to end and checks what it produces.
+
+Slow (each notebook builds real models); run with ``pytest tests/test_tutorials.py``.
+The kernel inherits the test's environment: the package must be importable
+(installed) there, so the notebooks' install cells do nothing.
+"""
+
+from pathlib import Path
+
+import pytest
+
+nbclient = pytest.importorskip("nbclient")
+nbformat = pytest.importorskip("nbformat")
+
+from keras_lightnets import list_models  # noqa: E402
+
+TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
+NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# What each notebook must leave behind: PNG files written to $LIGHTNETS_TUTORIAL_OUTPUT
+# and text its cells must print. Notebooks without an entry only have to run.
+EXPECTED = {
+    "01_build_and_inspect.ipynb": {
+        "pngs": ["measured_vs_published.png"],
+        "texts": [
+            *list_models(),  # every registered model appears in the comparison table
+            f"{len(list_models())}/{len(list_models())} models match the published params and MACs",
+            "stride32",
+            "embeddings (2, 1280)",
+        ],
+    },
+}
+
+
+def _printed_text(nb):
+    """Everything the notebook's code cells printed or displayed as text."""
+    chunks = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                chunks.append(output.text)
+            elif output.output_type in ("execute_result", "display_data"):
+                chunks.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(chunks)
+
+
+def test_expectations_name_existing_notebooks():
+    assert set(EXPECTED) <= {path.name for path in NOTEBOOKS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
+def test_tutorial_runs(path, tmp_path, monkeypatch):
+    output_dir = tmp_path / "output"
+    work_dir = tmp_path / "work"
+    output_dir.mkdir()
+    work_dir.mkdir()
+    monkeypatch.setenv("LIGHTNETS_TUTORIAL_OUTPUT", str(output_dir))
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    # An empty user data dir, so a user-level "python3" kernelspec cannot shadow this
+    # environment's one (whose "python" argv jupyter_client maps to sys.executable).
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(work_dir)}}
+    )
+    client.execute()  # raises CellExecutionError on the first failing cell
+
+    expected = EXPECTED.get(path.name, {})
+    for png in expected.get("pngs", []):
+        png_path = output_dir / png
+        assert png_path.is_file(), f"{path.name} did not write {png} to $LIGHTNETS_TUTORIAL_OUTPUT"
+        data = png_path.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > len(PNG_MAGIC), f"{png} is not a PNG"
+    printed = _printed_text(nb)
+    missing = [text for text in expected.get("texts", []) if text not in printed]
+    assert not missing, f"{path.name} did not print: {missing}"
