@@ -1,9 +1,9 @@
 """keras_lightnets: efficient and classic image-classification CNNs for Keras 3.
 
-    import keras_lightnets as kl
-    model = kl.ReXNet(1.0)                      # by class
-    model = kl.create_model("squeezenet1_1")    # by name
-    kl.profile(model)                           # params, MACs, activations, depth
+import keras_lightnets as kl
+model = kl.ReXNet(1.0)                      # by class
+model = kl.create_model("squeezenet1_1")    # by name
+kl.profile(model)                           # params, MACs, activations, depth
 """
 
 from keras_lightnets import layers

@@ -1,8 +1,8 @@
 """The ``lightnets`` command.
 
-    lightnets info                 every registered model: measured vs published params and MACs
-    lightnets info rexnet_100      one model in detail (profile, reference, preprocessing)
-    lightnets list [PATTERN]       registered names
+lightnets info                 every registered model: measured vs published params and MACs
+lightnets info rexnet_100      one model in detail (profile, reference, preprocessing)
+lightnets list [PATTERN]       registered names
 """
 
 import argparse
@@ -59,8 +59,9 @@ def _info_one(name, out):
     model = entry.build()
     measured = profile(model)
     ref, prep = entry.reference, entry.preprocessing
+    arguments = ", ".join(f"{key}={value!r}" for key, value in entry.kwargs.items())
     lines = [
-        f"{name} ({entry.family}, {entry.builder.__name__}({', '.join(f'{k}={v!r}' for k, v in entry.kwargs.items())}))",
+        f"{name} ({entry.family}, {entry.builder.__name__}({arguments}))",
         f"  params       {measured.params:>14,d}   published {ref.params:,d}"
         f" {'(exact)' if measured.params == ref.params else '(MISMATCH)'}",
         f"  MACs         {measured.macs:>14,d}   published {ref.macs_m:.1f} M",
@@ -76,7 +77,9 @@ def _info_one(name, out):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="lightnets", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="lightnets", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="measured vs published params/MACs of registered models")
     info.add_argument("names", nargs="*", help="model names or shell patterns (default: all)")

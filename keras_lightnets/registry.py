@@ -80,7 +80,14 @@ _REXNET = [
 for _width, _params, _macs, _top1 in _REXNET:
     _source = "clovaai/rexnet" + ("" if _width in (0.9, 2.2) else f"; timm rexnet_{round(_width * 100):03d}")
     _register(
-        f"rexnet_{round(_width * 100):03d}", "rexnet", ReXNet, {"width": _width}, _params, _macs, _top1, _source,
+        f"rexnet_{round(_width * 100):03d}",
+        "rexnet",
+        ReXNet,
+        {"width": _width},
+        _params,
+        _macs,
+        _top1,
+        _source,
         interpolation="bicubic",
     )
 
@@ -92,8 +99,15 @@ _REXNET_LITE = [
 ]
 for _width, _params, _macs, _top1 in _REXNET_LITE:
     _register(
-        f"rexnet_lite_{round(_width * 100):03d}", "rexnet_lite", ReXNetLite, {"width": _width},
-        _params, _macs, _top1, "clovaai/rexnet rexnetv1_lite.py", interpolation="bicubic",
+        f"rexnet_lite_{round(_width * 100):03d}",
+        "rexnet_lite",
+        ReXNetLite,
+        {"width": _width},
+        _params,
+        _macs,
+        _top1,
+        "clovaai/rexnet rexnetv1_lite.py",
+        interpolation="bicubic",
     )
 
 _SQUEEZENET = [
@@ -114,9 +128,16 @@ _MOBILENET = [
 ]
 for _alpha, _params, _macs, _top1 in _MOBILENET:
     _register(
-        f"mobilenetv1_{round(_alpha * 100):03d}", "mobilenetv1", MobileNet, {"alpha": _alpha}, _params, _macs, _top1,
+        f"mobilenetv1_{round(_alpha * 100):03d}",
+        "mobilenetv1",
+        MobileNet,
+        {"alpha": _alpha},
+        _params,
+        _macs,
+        _top1,
         "keras.applications MobileNet" + ("; timm mobilenetv1_100" if _alpha == 1.0 else ""),
-        mean=INCEPTION_MEAN, std=INCEPTION_STD,
+        mean=INCEPTION_MEAN,
+        std=INCEPTION_STD,
     )
 
 _MOBILENETV2 = [
@@ -129,8 +150,16 @@ _MOBILENETV2 = [
 ]
 for _alpha, _params, _macs, _top1 in _MOBILENETV2:
     _register(
-        f"mobilenetv2_{round(_alpha * 100):03d}", "mobilenetv2", MobileNetV2, {"alpha": _alpha}, _params, _macs, _top1,
-        "keras.applications MobileNetV2", mean=INCEPTION_MEAN, std=INCEPTION_STD,
+        f"mobilenetv2_{round(_alpha * 100):03d}",
+        "mobilenetv2",
+        MobileNetV2,
+        {"alpha": _alpha},
+        _params,
+        _macs,
+        _top1,
+        "keras.applications MobileNetV2",
+        mean=INCEPTION_MEAN,
+        std=INCEPTION_STD,
     )
 
 
@@ -162,3 +191,17 @@ def create_model(model_name, /, **overrides):
     renames the Keras model (it defaults to the registered name).
     """
     return get_entry(model_name).build(**overrides)
+
+
+def markdown_table():
+    """The README's model table, generated from the registry (``scripts/model_table.py`` writes it)."""
+    lines = [
+        "| model | family | params | MACs @224 | top-1 | source |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for name in list_models():
+        entry = _REGISTRY[name]
+        ref = entry.reference
+        top1 = "—" if ref.top1 is None else f"{ref.top1:.2f}"
+        lines.append(f"| `{name}` | {entry.family} | {ref.params:,} | {ref.macs_m:,.1f} M | {top1} | {ref.source} |")
+    return "\n".join(lines)

@@ -84,9 +84,7 @@ def _resolve_input_shape(input_tensor, input_shape, min_size, static):
         shape = DEFAULT_INPUT_SHAPE
     else:
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
-            raise ValueError(
-                f"`input_shape` must be (height, width, channels) (channels_last), got {input_shape!r}"
-            )
+            raise ValueError(f"`input_shape` must be (height, width, channels) (channels_last), got {input_shape!r}")
         shape = tuple(input_shape)
     height, width, channels = shape
     for dim, arg in ((height, "height"), (width, "width"), (channels, "channels")):

@@ -117,7 +117,9 @@ def MobileNet(
 
     # keras.applications ends in GAP → Dropout → 1x1 conv → Reshape; a Dense
     # layer is the same function with the same parameters.
-    top = partial(dense_classifier, classes=classes, classifier_activation=classifier_activation, dropout_rate=dropout_rate)
+    top = partial(
+        dense_classifier, classes=classes, classifier_activation=classifier_activation, dropout_rate=dropout_rate
+    )
     return finalize(
         inputs,
         x,

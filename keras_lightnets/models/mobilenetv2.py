@@ -126,7 +126,9 @@ def MobileNetV2(
     head_filters = make_divisible(HEAD_FILTERS * alpha) if alpha > 1.0 else HEAD_FILTERS
     x = conv_bn_act(x, head_filters, 1, activation=activation, padding="valid", name="head", **norm)
 
-    top = partial(dense_classifier, classes=classes, classifier_activation=classifier_activation, dropout_rate=dropout_rate)
+    top = partial(
+        dense_classifier, classes=classes, classifier_activation=classifier_activation, dropout_rate=dropout_rate
+    )
     return finalize(
         inputs,
         x,

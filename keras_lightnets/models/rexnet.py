@@ -39,7 +39,7 @@ def block_config(width):
     """
     num_blocks = sum(STAGE_REPEATS)
     strides, expansions, use_se = [], [], []
-    for stage, (repeats, stride) in enumerate(zip(STAGE_REPEATS, STAGE_STRIDES)):
+    for stage, (repeats, stride) in enumerate(zip(STAGE_REPEATS, STAGE_STRIDES, strict=True)):
         strides += [stride] + [1] * (repeats - 1)
         expansions += [FIRST_EXPANSION if stage == 0 else EXPANSION] * repeats
         use_se += [stage >= SE_FIRST_STAGE] * repeats
@@ -48,7 +48,7 @@ def block_config(width):
     for _ in range(num_blocks):
         channels.append(round(base * width))
         base += FINAL_CHANNELS / num_blocks
-    return list(zip(channels, expansions, strides, use_se))
+    return list(zip(channels, expansions, strides, use_se, strict=True))
 
 
 def stem_channels(width):
@@ -132,7 +132,9 @@ def ReXNet(
 
     x = conv_bn_act(x, int(HEAD_CHANNELS * width), 1, activation=activation, padding="valid", name="head", **norm)
 
-    top = partial(dense_classifier, classes=classes, classifier_activation=classifier_activation, dropout_rate=dropout_rate)
+    top = partial(
+        dense_classifier, classes=classes, classifier_activation=classifier_activation, dropout_rate=dropout_rate
+    )
     return finalize(
         inputs,
         x,

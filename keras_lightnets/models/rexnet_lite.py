@@ -34,7 +34,7 @@ def block_config(multiplier):
     """
     num_blocks = sum(STAGE_REPEATS)
     strides, expansions = [], []
-    for stage, (repeats, stride) in enumerate(zip(STAGE_REPEATS, STAGE_STRIDES)):
+    for stage, (repeats, stride) in enumerate(zip(STAGE_REPEATS, STAGE_STRIDES, strict=True)):
         strides += [stride] + [1] * (repeats - 1)
         expansions += [FIRST_EXPANSION if stage == 0 else EXPANSION] * repeats
     base = INITIAL_CHANNELS / multiplier if multiplier < 1.0 else INITIAL_CHANNELS
@@ -42,7 +42,7 @@ def block_config(multiplier):
     for _ in range(1, num_blocks):
         base += FINAL_CHANNELS / (num_blocks - 1)
         channels.append(make_divisible(int(round(base * multiplier)), DIVISOR))
-    return list(zip(channels, expansions, strides))
+    return list(zip(channels, expansions, strides, strict=True))
 
 
 def stem_channels(multiplier):

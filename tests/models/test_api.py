@@ -89,9 +89,7 @@ def test_features_only_is_the_backbone_of_the_classifier(rng):
     keras.utils.set_random_seed(0)
     classifier = kl.ReXNet(1.0, input_shape=(96, 96, 3))
     tapped = keras.Model(classifier.inputs, classifier.get_layer("block16_project_bn").output)
-    np.testing.assert_allclose(
-        features.predict(x, verbose=0)[-1], tapped.predict(x, verbose=0), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(features.predict(x, verbose=0)[-1], tapped.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -1,0 +1,74 @@
+"""Bad arguments raise a clear error naming the argument and what is allowed, before any layer
+is built (make_inputs is the first step that creates one)."""
+
+import pytest
+
+import keras_lightnets as kl
+from keras_lightnets.models import _common
+
+
+@pytest.fixture(autouse=True)
+def no_model_may_be_built(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("a layer was built before the arguments were checked")
+
+    for module in ("mobilenet", "mobilenetv2", "rexnet", "rexnet_lite", "squeezenet"):
+        monkeypatch.setattr(f"keras_lightnets.models.{module}.make_inputs", fail)
+    monkeypatch.setattr(_common, "make_inputs", fail)
+
+
+CASES = [
+    # (builder, kwargs, error type, text the message must contain)
+    (kl.ReXNet, {"width": 0}, ValueError, "`width` must be > 0"),
+    (kl.ReXNet, {"width": -1.0}, ValueError, "`width` must be > 0"),
+    (kl.ReXNet, {"width": "wide"}, TypeError, "`width` must be a number"),
+    (kl.ReXNet, {"width": 1e-4}, ValueError, "`width` must be at least"),
+    (kl.ReXNetLite, {"width": 0}, ValueError, "`width` must be > 0"),
+    (kl.MobileNet, {"alpha": 0}, ValueError, "`alpha` must be > 0"),
+    (kl.MobileNet, {"alpha": 0.01}, ValueError, "`alpha` must be at least"),
+    (kl.MobileNet, {"depth_multiplier": 1.5}, TypeError, "`depth_multiplier` must be an integer"),
+    (kl.MobileNet, {"padding": "torch"}, ValueError, "`padding` must be one of ('keras', 'symmetric')"),
+    (kl.MobileNetV2, {"alpha": -0.5}, ValueError, "`alpha` must be > 0"),
+    (kl.MobileNetV2, {"alpha": True}, TypeError, "`alpha` must be a number"),
+    (kl.SqueezeNet, {"version": "1.2"}, ValueError, "`version` must be one of ('1.0', '1.1')"),
+    (kl.SqueezeNet, {"version": 1.0}, ValueError, "`version` must be one of"),
+    (kl.SqueezeNet, {"bypass": "full"}, ValueError, "`bypass` must be one of (None, 'simple', 'complex')"),
+    (kl.SqueezeNet, {"input_shape": (None, None, 3)}, ValueError, "needs a static input height"),
+    (kl.ReXNet, {"pooling": "mean"}, ValueError, "`pooling` must be one of (None, 'avg', 'max')"),
+    (kl.MobileNetV2, {"classes": 0}, ValueError, "`classes` must be > 0"),
+    (kl.MobileNetV2, {"classes": 10.0}, TypeError, "`classes` must be an integer"),
+    (kl.ReXNet, {"input_shape": (16, 16, 3)}, ValueError, "input height must be at least 32 pixels"),
+    (kl.SqueezeNet, {"input_shape": (224, 31, 3)}, ValueError, "input width must be at least 32 pixels"),
+    (kl.ReXNet, {"input_shape": (224, 224)}, ValueError, "`input_shape` must be (height, width, channels)"),
+    (kl.ReXNet, {"input_shape": (1, 224, 224, 3)}, ValueError, "`input_shape` must be (height, width, channels)"),
+    (kl.ReXNet, {"input_shape": (224, 224, None)}, ValueError, "known number of channels"),
+    (kl.ReXNet, {"input_shape": (224, 224, 0)}, ValueError, "`input_shape` channels must be a positive integer"),
+    (kl.ReXNet, {"weights": "imagenet"}, ValueError, "`weights='imagenet'` is not available yet"),
+    (kl.ReXNet, {"weights": 3}, ValueError, "`weights` must be None or the path"),
+    (kl.ReXNet, {"weights": "missing.weights.h5"}, ValueError, "`weights` file does not exist"),
+    (kl.ReXNet, {"weights": "model.pt"}, ValueError, "'.weights.h5' or '.keras'"),
+    (kl.ReXNet, {"dropout_rate": 1.0}, ValueError, "`dropout_rate` must be in [0, 1)"),
+    (kl.ReXNet, {"drop_path_rate": -0.1}, ValueError, "`drop_path_rate` must be in [0, 1)"),
+    (kl.ReXNet, {"include_top": "yes"}, TypeError, "`include_top` must be True or False"),
+    (kl.ReXNet, {"classifier_activation": "softmaxx"}, ValueError, "`classifier_activation` must be None"),
+    (kl.ReXNet, {"features_only": 1}, TypeError, "`features_only` must be True or False"),
+]
+
+
+@pytest.mark.parametrize("builder, kwargs, error, message", CASES, ids=[f"{b.__name__}-{k}" for b, k, _, _ in CASES])
+def test_bad_argument_is_named(builder, kwargs, error, message):
+    with pytest.raises(error) as raised:
+        builder(**kwargs)
+    assert message in str(raised.value)
+
+
+def test_create_model_unknown_name_suggests_closest():
+    with pytest.raises(ValueError) as raised:
+        kl.create_model("rexnet100")
+    assert "unknown model 'rexnet100'" in str(raised.value)
+    assert "rexnet_100" in str(raised.value)
+
+
+def test_create_model_rejects_unknown_override():
+    with pytest.raises(TypeError, match="alpha"):
+        kl.create_model("rexnet_100", alpha=1.0)

@@ -1,0 +1,51 @@
+"""`lightnets info` / `lightnets list`, in process and as the installed console script."""
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from keras_lightnets.cli import main
+
+
+def run(argv):
+    out = io.StringIO()
+    return main(argv, out=out), out.getvalue()
+
+
+def test_info_one_model_reports_measured_and_published():
+    code, text = run(["info", "squeezenet1_1"])
+    assert code == 0
+    assert re.search(r"params\s+1,235,496\s+published 1,235,496 \(exact\)", text)
+    assert "MACs" in text and "349.2 M" in text and "torchvision squeezenet1_1" in text
+
+
+def test_info_pattern_prints_a_table():
+    code, text = run(["info", "mobilenetv1_0[25]*"])
+    assert code == 0
+    assert "mobilenetv1_025" in text and "mobilenetv1_050" in text and "mobilenetv1_100" not in text
+    assert "2/2 models match their published parameter count exactly" in text
+
+
+def test_unknown_model_exits_2_with_suggestions(capsys):
+    code, _ = run(["info", "squeezenet1_2"])
+    assert code == 2
+    assert "Closest: squeezenet1_1" in capsys.readouterr().err
+
+
+def test_list():
+    code, text = run(["list", "rexnet_lite*"])
+    assert code == 0 and text.split() == ["rexnet_lite_100", "rexnet_lite_130", "rexnet_lite_150", "rexnet_lite_200"]
+
+
+def test_console_script_is_installed():
+    script = shutil.which("lightnets", path=os.path.dirname(sys.executable))
+    if script is None:
+        pytest.skip("the package is not installed in this environment (pip install -e .)")
+    result = subprocess.run([script, "list", "mobilenetv2_1*"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["mobilenetv2_100", "mobilenetv2_130", "mobilenetv2_140"]

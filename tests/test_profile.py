@@ -1,0 +1,43 @@
+"""profile(): params, MACs, activations and depth, checked on graphs small enough to count by hand."""
+
+import keras
+import pytest
+from keras import layers
+
+import keras_lightnets as kl
+
+
+def test_counts_a_hand_made_graph():
+    inputs = keras.Input((8, 8, 3))
+    a = layers.Conv2D(4, 3, padding="same", name="a")(inputs)  # 8*8*4 outputs x 27 MACs
+    b = layers.DepthwiseConv2D(3, strides=2, padding="same", name="b")(a)  # 4*4*4 x 9
+    c = layers.Conv2D(4, 1, groups=2, name="c")(b)  # 4*4*4 x 2
+    branch = layers.Conv2D(4, 1, strides=2, name="branch")(a)  # 4*4*4 x 4 (a shorter path)
+    x = layers.Add()([c, branch])
+    x = layers.BatchNormalization()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(5)(x)  # 4 x 5
+    result = kl.profile(keras.Model(inputs, outputs))
+    assert result.macs == 8 * 8 * 4 * 27 + 4 * 4 * 4 * 9 + 4 * 4 * 4 * 2 + 4 * 4 * 4 * 4 + 4 * 5
+    assert result.activations == 8 * 8 * 4 + 3 * 4 * 4 * 4
+    assert result.depth == 4  # a -> b -> c -> dense
+    # trainable: conv a 3*3*3*4+4, dw 9*4+4, c 2*4+4, branch 4*4+4, BN gamma/beta 8, dense 4*5+5
+    assert result.params == 112 + 40 + 12 + 20 + 8 + 25
+
+
+def test_dynamic_shapes_are_refused():
+    model = kl.MobileNetV2(0.35, input_shape=(None, None, 3))
+    with pytest.raises(ValueError, match="static shapes"):
+        kl.profile(model)
+
+
+def test_refuses_non_models():
+    with pytest.raises(TypeError, match="keras.Model"):
+        kl.profile("rexnet_100")
+
+
+def test_depth_of_registered_models():
+    # MobileNetV1: stem + 13 x (dw, pw) + classifier = 28 conv/dense layers.
+    assert kl.profile(kl.MobileNet(0.25)).depth == 28
+    # SqueezeNet: conv1 + 8 fires x (squeeze, expand) + conv10 = 18.
+    assert kl.profile(kl.SqueezeNet("1.1")).depth == 18

@@ -1,0 +1,53 @@
+"""The registry: names, wildcards, overrides, reference figures, and the README table."""
+
+import os
+import re
+
+import pytest
+
+import keras_lightnets as kl
+from keras_lightnets.registry import markdown_table
+
+README = os.path.join(os.path.dirname(__file__), "..", "README.md")
+
+
+def test_list_models_wildcards():
+    assert kl.list_models("squeezenet*") == [
+        "squeezenet1_0",
+        "squeezenet1_0_complex_bypass",
+        "squeezenet1_0_simple_bypass",
+        "squeezenet1_1",
+    ]
+    assert kl.list_models("mobilenetv1_0?5") == ["mobilenetv1_025", "mobilenetv1_075"]
+    assert kl.list_models("rexnet_[0-9]*") == [f"rexnet_{w}" for w in ("090", "100", "130", "150", "200", "220", "300")]
+    assert kl.list_models("nothing*") == []
+    with pytest.raises(TypeError, match="pattern"):
+        kl.list_models(3)
+
+
+def test_create_model_overrides_and_name():
+    model = kl.create_model("mobilenetv2_035", classes=10, input_shape=(96, 96, 3), name="tiny")
+    assert model.output_shape == (None, 10) and model.name == "tiny"
+    assert kl.create_model("squeezenet1_1").name == "squeezenet1_1"
+
+
+def test_entries_carry_reference_and_preprocessing():
+    for name in kl.list_models():
+        entry = kl.get_entry(name)
+        assert entry.reference.params > 0 and entry.reference.macs_m > 0 and entry.reference.source
+        prep = entry.preprocessing
+        assert prep.input_size == (224, 224, 3) and len(prep.mean) == 3 and len(prep.std) == 3
+        assert 0 < prep.crop_pct <= 1
+    # keras.applications MobileNets scale to [-1, 1]; the PyTorch-born families use ImageNet statistics.
+    assert kl.get_entry("mobilenetv2_100").preprocessing.mean == (0.5, 0.5, 0.5)
+    assert kl.get_entry("rexnet_100").preprocessing.std == (0.229, 0.224, 0.225)
+
+
+def test_readme_model_table_is_generated_from_the_registry():
+    with open(README, encoding="utf-8") as handle:
+        readme = handle.read()
+    match = re.search(r"<!-- models:start -->\n(.*?)\n<!-- models:end -->", readme, re.S)
+    assert match, "README.md lacks the generated model table markers"
+    assert match.group(1) == markdown_table(), "README model table is stale: run python scripts/model_table.py"
+    listed = re.findall(r"^\| `([a-z0-9_]+)` \|", match.group(1), re.M)
+    assert listed == kl.list_models()
