@@ -40,6 +40,7 @@ def compare(torch, reference, ours, input_shape, seed=0):
 @pytest.mark.parametrize("width", [1.0, 1.3, 1.5, 2.0, 3.0])
 def test_rexnet_matches_timm(width):
     torch, timm = import_reference("timm")
+    torch.manual_seed(0)  # timm's random init: reproducible diffs from run to run
     name = f"rexnet_{round(width * 100):03d}"
     ours = kl.ReXNet(width, input_shape=INPUT_SHAPE, classifier_activation=None)
     diff = compare(torch, timm.create_model(name), ours, INPUT_SHAPE)
@@ -49,6 +50,7 @@ def test_rexnet_matches_timm(width):
 
 def test_mobilenetv1_matches_timm():
     torch, timm = import_reference("timm")
+    torch.manual_seed(0)
     # timm pads symmetrically and uses PyTorch's BN epsilon: the knobs reproduce it exactly.
     ours = kl.MobileNet(1.0, padding="symmetric", bn_epsilon=1e-5, input_shape=INPUT_SHAPE, classifier_activation=None)
     diff = compare(torch, timm.create_model("mobilenetv1_100"), ours, INPUT_SHAPE)
@@ -64,6 +66,7 @@ def test_mobilenetv1_matches_timm():
 def test_squeezenet_matches_torchvision(version, input_shape):
     # Odd and even sizes exercise both rules of the ceil-mode max pooling.
     torch, torchvision = import_reference("torchvision")
+    torch.manual_seed(0)
     name = f"squeezenet{version.replace('.', '_')}"
     reference = getattr(torchvision.models, name)()
     ours = kl.SqueezeNet(version, input_shape=input_shape, classifier_activation=None)
