@@ -20,12 +20,8 @@ defaults.
 import argparse
 import json
 import os
-import platform
-import statistics
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # before keras is imported
@@ -33,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info mess
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _harness import environment, interleaved_medians, markdown_table, write_atomic  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import keras_lightnets  # noqa: E402
@@ -98,20 +95,6 @@ def resolve_models(names):
     return resolved
 
 
-def environment():
-    """Date, library versions and the machine, for the report header."""
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "keras_lightnets": keras_lightnets.__version__,
-        "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or "unknown",
-        "platform": platform.platform(),
-    }
-
-
 def make_forward(model):
     """``model``'s inference call as a traced (not XLA-compiled) function; the same for every model."""
 
@@ -122,13 +105,6 @@ def make_forward(model):
     return forward
 
 
-def timed_call(forward, x):
-    """Seconds one call of ``forward`` takes, its result fetched to the host so the work is done."""
-    start = time.perf_counter()
-    forward(x).numpy()
-    return time.perf_counter() - start
-
-
 def compare_throughput(label, alpha, x, warmup, runs):
     """Interleaved timing of keras_lightnets vs keras.applications ``label`` at width ``alpha``."""
     ours_builder, keras_builder = PAIRS[label]
@@ -136,19 +112,15 @@ def compare_throughput(label, alpha, x, warmup, runs):
     ours = ours_builder(alpha=alpha, input_shape=input_shape)
     reference = keras_builder(alpha=alpha, input_shape=input_shape, weights=None)
     forwards = {"ours": make_forward(ours), "keras": make_forward(reference)}
-    times = {"ours": [], "keras": []}
+    calls = {side: (lambda forward=forward: forward(x).numpy()) for side, forward in forwards.items()}
     desc = f"{label} alpha={alpha}"
-
-    for _ in tqdm(range(warmup), desc=f"{desc} warm-up", leave=False):
-        for forward in forwards.values():
-            forward(x).numpy()
-    for _ in tqdm(range(runs), desc=desc, unit="pair"):
-        for side, forward in forwards.items():  # ours, keras, ours, keras, ...
-            times[side].append(timed_call(forward, x))
+    interleaved_medians(calls, warmup, progress=lambda r: tqdm(r, desc=f"{desc} warm-up", leave=False))
+    medians = interleaved_medians(calls, runs, progress=lambda r: tqdm(r, desc=desc, unit="pair"))
+    times = {side: values for side, (_, values) in medians.items()}
 
     batch = int(x.shape[0])
-    ours_ips = batch / statistics.median(times["ours"])
-    keras_ips = batch / statistics.median(times["keras"])
+    ours_ips = batch / medians["ours"][0]
+    keras_ips = batch / medians["keras"][0]
     result = {
         "model": f"{label} alpha={alpha}",
         "family": label,
@@ -186,16 +158,6 @@ def measure_build_times(names):
     return results
 
 
-def markdown_table(header, rows):
-    """A Markdown table; numeric columns (all but the first) right-aligned."""
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def render_markdown(report):
     """The whole report as a Markdown document."""
     env, settings = report["environment"], report["settings"]
@@ -229,22 +191,6 @@ def render_markdown(report):
         rows = [[row["model"], f"{row['build_s']:.2f}"] for row in report["build_times"]]
         lines += ["", "## Build time", "", markdown_table(["model", "build s"], rows)]
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path, text):
-    """Writes ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv=None):
