@@ -3,6 +3,8 @@
 lightnets info                 every registered model: measured vs published params and MACs
 lightnets info rexnet_100      one model in detail (profile, reference, preprocessing)
 lightnets list [PATTERN]       registered names
+lightnets train MODEL          train on the bundled digits (or --dataset NAME), resumably, into --output
+lightnets evaluate RUN_DIR     loss / top-1 / top-5 of a run's final model (or of a .keras file)
 """
 
 import argparse
@@ -85,7 +87,130 @@ def build_parser():
     info.add_argument("names", nargs="*", help="model names or shell patterns (default: all)")
     listing = commands.add_parser("list", help="registered model names")
     listing.add_argument("pattern", nargs="?", default=None, help="shell-style pattern, e.g. 'rexnet*'")
+    _add_train_parser(commands)
+    _add_evaluate_parser(commands)
     return parser
+
+
+def _add_train_parser(commands):
+    from keras_lightnets.training.recipes import OPTIMIZERS
+    from keras_lightnets.training.strategy import STRATEGIES
+
+    train = commands.add_parser(
+        "train",
+        help="train a registered model (default: on the bundled digits, 32 px, a few epochs)",
+        description="Train a registered model. Running the same command again resumes an interrupted run.",
+    )
+    train.add_argument("model", help="registered model name, e.g. squeezenet1_1")
+    train.add_argument("--dataset", default=None, help="TFDS dataset name (default: the bundled lightnets_digits)")
+    train.add_argument("--epochs", type=int, default=None, help="default: the recipe's (5 for 'default')")
+    train.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the recipe's)")
+    train.add_argument("--image-size", type=int, default=None, help="default: 32 for the bundled data, else 224")
+    train.add_argument("--strategy", choices=STRATEGIES, default="auto", help="tf.distribute strategy (default: auto)")
+    train.add_argument("--output", default=None, help="output folder (default: runs/MODEL-DATASET)")
+    train.add_argument("--recipe", default="default", help="'default' (small data) or 'paper' (published recipe)")
+    train.add_argument("--learning-rate", type=float, default=None, help="peak rate (default: recipe's, batch-scaled)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="override the recipe's optimizer")
+    train.add_argument(
+        "--mixed-precision",
+        nargs="?",
+        const="auto",
+        default=None,
+        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+        help="dtype policy; the bare flag means auto (float16 on GPU, bfloat16 on TPU, none on CPU)",
+    )
+    train.add_argument("--jit-compile", action="store_true", help="compile steps with XLA")
+    train.add_argument("--data-dir", default=None, help="TFDS data directory")
+    train.add_argument("--seed", type=int, default=None, help="seed for weights, shuffling and augmentation")
+    train.add_argument("--steps-per-epoch", type=int, default=None, help="default: train examples // batch size")
+    train.add_argument("--overwrite", action="store_true", help="start afresh in an output folder that holds a run")
+    train.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=None,
+        help="Keras progress output: 0 none, 1 progress bar, 2 a line per epoch (default: 1 on a terminal, else 2)",
+    )
+
+
+def _add_evaluate_parser(commands):
+    evaluate = commands.add_parser("evaluate", help="loss, top-1 and top-5 accuracy of a run or a .keras model")
+    evaluate.add_argument("model", metavar="MODEL_OR_DIR", help="a run folder (its final.keras) or a .keras file")
+    evaluate.add_argument("--dataset", default=None, help="default: the run's dataset, else the bundled one")
+    evaluate.add_argument("--split", default=None, help="default: the run's validation split, else validation/test")
+    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--image-size", type=int, default=None, help="default: the run's / the model's")
+    evaluate.add_argument("--data-dir", default=None, help="TFDS data directory")
+
+
+def train_kwargs(args):
+    """``fit`` keyword arguments from parsed ``lightnets train`` arguments."""
+    return {
+        "dataset": args.dataset or _bundled_dataset(),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "image_size": args.image_size,
+        "strategy": args.strategy,
+        "output_dir": args.output,
+        "recipe": args.recipe,
+        "learning_rate": args.learning_rate,
+        "optimizer": args.optimizer,
+        "mixed_precision": args.mixed_precision,
+        "jit_compile": args.jit_compile,
+        "data_dir": args.data_dir,
+        "seed": args.seed,
+        "steps_per_epoch": args.steps_per_epoch,
+        "overwrite": args.overwrite,
+        # A progress bar redrawn with carriage returns turns a log file into one huge line.
+        "verbose": args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2),
+    }
+
+
+def _bundled_dataset():
+    from keras_lightnets.data import BUNDLED_DATASET
+
+    return BUNDLED_DATASET
+
+
+def _train(args, out):
+    from keras_lightnets.registry import get_entry
+    from keras_lightnets.training import NonFiniteLossError, fit
+    from keras_lightnets.training.fit import summary
+
+    try:
+        name = get_entry(args.model).name  # fails fast, before TensorFlow starts
+        result = fit(name, log=lambda *parts: print(*parts, file=out, flush=True), **train_kwargs(args))
+    except NonFiniteLossError as error:
+        print(f"lightnets: error: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"lightnets: error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(summary(result)), file=out)
+    return 0
+
+
+def _evaluate(args, out):
+    from keras_lightnets.training import evaluate
+
+    try:
+        metrics = evaluate(
+            args.model,
+            dataset=args.dataset,
+            split=args.split,
+            batch_size=args.batch_size,
+            image_size=args.image_size,
+            data_dir=args.data_dir,
+        )
+    except ValueError as error:
+        print(f"lightnets: error: {error}", file=sys.stderr)
+        return 2
+    text = f"{args.model}: top-1 {100 * metrics['accuracy']:.2f}%"
+    if "top5" in metrics:
+        text += f", top-5 {100 * metrics['top5']:.2f}%"
+    text += f", loss {metrics['loss']:.4f} on {metrics['num_examples']} images ({metrics['split']})"
+    print(text, file=out)
+    return 0
 
 
 def _expand(patterns):
@@ -108,6 +233,10 @@ def _expand(patterns):
 def main(argv=None, out=None):
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        return _train(args, out)
+    if args.command == "evaluate":
+        return _evaluate(args, out)
     try:
         if args.command == "list":
             from keras_lightnets.registry import list_models

@@ -30,6 +30,15 @@ EXPECTED = {
             "embeddings (2, 1280)",
         ],
     },
+    "02_train_with_tfds.ipynb": {
+        "pngs": ["digits.png", "training_curves.png"],
+        "texts": [
+            "lightnets_digits | 10 classes | {'train': 1442, 'test': 355}",
+            "images (64, 32, 32, 3) <dtype: 'float32'> | labels (64, 10) <dtype: 'float32'>",
+            "'backup', 'best.keras', 'curves.png', 'final.keras', 'history.csv', 'logs', 'run.json'",
+            "'num_examples': 355",
+        ],
+    },
 }
 
 

@@ -1,0 +1,406 @@
+"""``fit``: train a registered model (or a Keras model) with a recipe, resumably, into an output folder.
+
+    from keras_lightnets.training import fit
+    result = fit("squeezenet1_1", epochs=5)                     # bundled digits, 32 px, default recipe
+    result = fit("rexnet_100", dataset="imagenet2012", recipe="paper", strategy="auto")
+
+Running the same call again after a crash resumes from the last finished epoch (see
+:mod:`keras_lightnets.training.run_dir` for the folder and :mod:`.callbacks` for the
+order in which an epoch's outputs are committed).
+"""
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
+from keras_lightnets.registry import get_entry
+from keras_lightnets.training import inputs
+from keras_lightnets.training.callbacks import (
+    BackupCheckpoint,
+    BestCheckpoint,
+    EpochSummaries,
+    HistoryWriter,
+    NonFiniteLossGuard,
+)
+from keras_lightnets.training.modeling import build_model, compile_classifier, float32_outputs
+from keras_lightnets.training.multiworker import patch_for_multi_worker
+from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+from keras_lightnets.training.precision import global_policy, resolve_policy
+from keras_lightnets.training.recipes import Recipe, effective_weight_decay, get_recipe, scaled_learning_rate
+from keras_lightnets.training.run_dir import CheckpointError, RunDir, atomic_save_model, model_fingerprint
+from keras_lightnets.training.strategy import get_strategy, is_chief, is_multi_worker, worker_id
+
+__all__ = ["FitResult", "default_output_dir", "fit", "summary"]
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns.
+
+    ``history``: every epoch's row of history.csv (including epochs of an earlier,
+    interrupted invocation); ``metrics``: the final model evaluated on the validation split
+    (``loss`` includes label smoothing, as in training; ``accuracy``, ``top5``,
+    ``num_examples``), empty without a validation split; ``seconds_per_epoch``: mean wall
+    time of the epochs this call ran (validation included, the first epoch's tracing too);
+    ``initial_epoch``: epochs already done when this call started (0 for a fresh run).
+    With EMA, ``metrics`` are those of the averaged weights (the final model), while the
+    history's ``val_`` columns were measured on the raw weights at each epoch's end.
+    """
+
+    model: keras.Model
+    history: list
+    output_dir: Path
+    metrics: dict
+    seconds_per_epoch: float | None
+    initial_epoch: int = 0
+    recipe: Recipe | None = None
+    run_info: dict = field(default_factory=dict)
+
+    @property
+    def final_accuracy(self):
+        return self.metrics.get("accuracy")
+
+
+def default_output_dir(model_name, dataset):
+    """``runs/MODEL-DATASET`` under the working directory."""
+    return Path("runs") / f"{model_name}-{dataset.replace('/', '_').replace(':', '_')}"
+
+
+def _resolve_recipe(family, recipe, overrides):
+    if not isinstance(recipe, Recipe):
+        recipe = get_recipe(family, recipe)
+    ema = overrides.pop("ema", None)
+    recipe = recipe.with_overrides(**overrides)
+    if ema is not None:  # ema=0 / False switches a recipe's EMA off
+        recipe = replace(recipe, ema=float(ema) if ema else None)
+    return recipe
+
+
+def _check_positive_int(name, value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+def fit(
+    model_or_name,
+    *,
+    dataset=BUNDLED_DATASET,
+    epochs=None,
+    batch_size=None,
+    image_size=None,
+    recipe="default",
+    optimizer=None,
+    learning_rate=None,
+    momentum=None,
+    weight_decay=None,
+    warmup_epochs=None,
+    label_smoothing=None,
+    ema=None,
+    mixed_precision=None,
+    jit_compile=False,
+    strategy="auto",
+    output_dir=None,
+    data_dir=None,
+    preset=None,
+    seed=None,
+    steps_per_epoch=None,
+    validation_split="auto",
+    overwrite=False,
+    callbacks=None,
+    verbose=1,
+    log=None,
+):
+    """Trains ``model_or_name`` on ``dataset`` with ``recipe`` and writes the run to ``output_dir``.
+
+    Args:
+        model_or_name: a registered name (built here, inside the strategy's scope and the
+            dtype policy, with the dataset's classes, ``input_shape=(S, S, 3)`` and logits
+            out) or a ``keras.Model`` taking ``(S, S, 3)`` images with the dataset's number of
+            classes (logits or softmax). A given model must have been built inside
+            ``strategy.scope()`` when the strategy is not the default one, and keeps its own
+            dtype policy (``mixed_precision`` only applies to models built here). It is
+            compiled here (its previous compile settings are replaced).
+        dataset: a TFDS name; default the bundled offline digits.
+        epochs, batch_size: default the recipe's. ``batch_size`` is the global batch.
+        image_size: default 32 for the bundled dataset, else the model's input size.
+        recipe: a recipe name for the model's family ("default", "paper") or a :class:`Recipe`.
+        optimizer, learning_rate, momentum, weight_decay, warmup_epochs, label_smoothing,
+            ema: override the recipe. Without ``learning_rate`` the recipe's rate is scaled
+            linearly from its batch size to ``batch_size``. ``ema=0`` turns EMA off.
+        mixed_precision: None/"float32", "mixed_float16", "mixed_bfloat16" or "auto"
+            (float16 on GPUs, bfloat16 on TPUs, none on CPUs).
+        jit_compile: compile train/eval steps with XLA.
+        strategy: "auto", "cpu", "mirrored", "multiworker", "tpu" or a ``tf.distribute.Strategy``.
+        output_dir: the run's folder; default ``runs/MODEL-DATASET``.
+        preset: the data pipeline's augmentation preset; default "cifar" up to 64 px, else "imagenet".
+        seed: seeds weight initialization, shuffling and augmentation.
+        steps_per_epoch: default ``train examples // batch_size``.
+        validation_split: evaluated after every epoch and at the end; "auto": "validation" when the
+            dataset has that split (ImageNet), else "test"; ``None`` for none.
+        overwrite: start afresh in an ``output_dir`` that holds another (or the same) run.
+        callbacks: extra Keras callbacks, run before this package's.
+        verbose: Keras's progress output (0 silent, 1 progress bar, 2 one line per epoch).
+        log: where messages go (a ``print``-like callable); default stdout, nothing when ``verbose=0``.
+
+    Raises:
+        ValueError: bad arguments; :class:`RunMismatchError` when ``output_dir`` holds
+            another run; :class:`CheckpointError` when its backup cannot be read.
+        NonFiniteLossError: the loss became NaN or infinite (the last good backup stays).
+    """
+    if log is None:
+        log = print if verbose else (lambda *args, **kwargs: None)
+    strategy = get_strategy(strategy)  # first: multi-worker and TPU strategies must precede other TF work
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch)):
+        _check_positive_int(name, value)
+    _check_positive_int("image_size", image_size)
+
+    # --- model identity and recipe ------------------------------------------------------
+    given_model = None
+    if isinstance(model_or_name, str):
+        model_name = get_entry(model_or_name).name
+        family = get_entry(model_name).family
+    elif isinstance(model_or_name, keras.Model):
+        given_model = model_or_name
+        model_name = given_model.name
+        registered = inputs.normalization_model(model_name)
+        family = get_entry(registered).family if registered else None
+        if strategy is not tf.distribute.get_strategy() and not all(
+            strategy.extended.variable_created_in_scope(v.value)
+            for v in given_model.weights  # the tf.Variable
+        ):
+            raise ValueError(
+                "a keras.Model given to fit() under a distribution strategy must be built inside "
+                "`strategy.scope()`; pass the registered name instead to have fit() build it"
+            )
+    else:
+        raise TypeError(f"`model_or_name` must be a registered model name or a keras.Model, got {model_or_name!r}")
+    recipe = _resolve_recipe(
+        family,
+        recipe,
+        {
+            "optimizer": optimizer,
+            "momentum": momentum,
+            "weight_decay": weight_decay,
+            "warmup_epochs": warmup_epochs,
+            "label_smoothing": label_smoothing,
+            "epochs": epochs,
+            "ema": ema,
+        },
+    )
+    epochs = recipe.epochs
+    global_batch = batch_size or recipe.batch_size
+    replicas = strategy.num_replicas_in_sync
+    if global_batch % replicas:
+        raise ValueError(f"`batch_size` {global_batch} (global) must be divisible by the {replicas} replicas")
+    peak_learning_rate = learning_rate if learning_rate is not None else scaled_learning_rate(recipe, global_batch)
+    if not (isinstance(peak_learning_rate, int | float) and peak_learning_rate > 0):
+        raise ValueError(f"`learning_rate` must be a number > 0, got {learning_rate!r}")
+    policy = resolve_policy(mixed_precision, strategy)
+    if given_model is not None and policy != "float32" and given_model.dtype_policy.name != policy:
+        raise ValueError(
+            f"mixed_precision={mixed_precision!r} only applies to models fit() builds; build the given model "
+            f"under keras.config.set_dtype_policy({policy!r}) instead"
+        )
+
+    # --- data ---------------------------------------------------------------------------
+    info = dataset_info(dataset, data_dir)
+    if given_model is not None and given_model.output_shape[-1] != info.num_classes:
+        raise ValueError(
+            f"the model has {given_model.output_shape[-1]} outputs but {info.name} has {info.num_classes} classes"
+        )
+    image_size = image_size or inputs.default_image_size(info.name, model_name, given_model)
+    preset = preset or inputs.default_preset(image_size)
+    train_examples = num_examples(dataset, "train", data_dir)
+    if validation_split == "auto":
+        validation_split = inputs.default_eval_split(info.splits)
+    if validation_split:
+        val_examples = num_examples(dataset, validation_split, data_dir)
+    steps_per_epoch = steps_per_epoch or train_examples // global_batch
+    if steps_per_epoch < 1:
+        raise ValueError(f"`batch_size` {global_batch} is larger than the {train_examples} training examples")
+
+    hyperparameters = {
+        "optimizer": recipe.optimizer,
+        "learning_rate": peak_learning_rate,
+        "batch_size": global_batch,
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "momentum": recipe.momentum if recipe.optimizer != "adamw" else None,
+        "nesterov": recipe.nesterov if recipe.optimizer == "sgd" else None,
+        "weight_decay": recipe.weight_decay,
+        "weight_decay_mode": recipe.weight_decay_mode,
+        "keras_weight_decay": effective_weight_decay(recipe),
+        "schedule": recipe.schedule,
+        "warmup_epochs": recipe.warmup_epochs,
+        "decay_rate": recipe.decay_rate if recipe.schedule == "exponential" else None,
+        "decay_epochs": recipe.decay_epochs if recipe.schedule == "exponential" else None,
+        "label_smoothing": recipe.label_smoothing,
+        "ema": recipe.ema,
+        "clip_norm": recipe.clip_norm,
+        "randaugment": recipe.randaugment,
+        "dtype_policy": policy,
+        "preset": preset,
+        "validation_split": validation_split,
+    }
+
+    # --- model, optimizer, compile, inside the strategy and the dtype policy ---------------
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    with global_policy(policy), strategy.scope():
+        if given_model is None:
+            overrides = {"dropout_rate": recipe.dropout_rate} if recipe.dropout_rate is not None else {}
+            model = build_model(model_name, num_classes=info.num_classes, image_size=image_size, **overrides)
+        else:
+            model = given_model
+        model = float32_outputs(model)
+        schedule = build_schedule(recipe, peak_learning_rate, steps_per_epoch, epochs)
+        keras_optimizer = build_optimizer(recipe, schedule, model)
+        compile_classifier(
+            model,
+            optimizer=keras_optimizer,
+            num_classes=info.num_classes,
+            label_smoothing=recipe.label_smoothing,
+            jit_compile=jit_compile,
+        )
+        # Built now rather than inside the first train step: a tf.function that creates
+        # variables is traced twice, which doubled the start-up time of short runs.
+        model.optimizer.build(model.trainable_variables)  # the LossScaleOptimizer too, under mixed_float16
+    if is_multi_worker(strategy):
+        patch_for_multi_worker(model, strategy)
+
+    # --- output folder: check it holds this run (or nothing), then resume ------------------
+    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(model_name, info.name)
+    chief_dir = RunDir(output_dir)
+    if is_chief(strategy):
+        run_dir = chief_dir
+    else:  # non-chief workers write the same files, to a scratch folder of their own
+        task_type, task_id = worker_id(strategy)
+        run_dir = RunDir(output_dir / "workers" / f"{task_type}_{task_id}")
+    run_info = {
+        "model": model_name,
+        "model_fingerprint": model_fingerprint(model),
+        "dataset": info.name,
+        "image_size": image_size,
+        "num_classes": info.num_classes,
+        "recipe": recipe.name,
+        "recipe_source": recipe.source,
+        "hyperparameters": hyperparameters,
+        "keras_lightnets_version": _package_version(),
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    run_info = run_dir.prepare(run_info, overwrite=overwrite)
+    # Every worker restores the chief's committed state, so that all start at the same epoch.
+    state = None if (overwrite and run_dir is not chief_dir) else chief_dir.read_checkpoint()
+    initial_epoch = 0
+    if state is not None:
+        initial_epoch, weights = state
+        try:
+            with strategy.scope():
+                model.load_weights(weights)
+        except Exception as error:  # h5py/Keras raise many kinds; all mean "cannot restore"
+            raise CheckpointError(
+                f"the checkpoint {weights} cannot be restored ({type(error).__name__}: {error}); "
+                f"delete {chief_dir.backup} to start over, or use --overwrite"
+            ) from error
+        log(f"resuming from epoch {initial_epoch} of {epochs} (checkpoint {weights})")
+
+    # --- train ------------------------------------------------------------------------
+    data_kwargs = {
+        "dataset": dataset,
+        "image_size": image_size,
+        "preset": preset,
+        "model": inputs.normalization_model(model_name),
+        "data_dir": data_dir,
+    }
+    train = inputs.train_dataset(
+        strategy, batch_size=global_batch, randaugment=recipe.randaugment, seed=seed, **data_kwargs
+    )
+    validation = None
+    if validation_split:
+        validation = inputs.eval_dataset(validation_split, batch_size=global_batch, **data_kwargs)
+    monitor = "val_accuracy" if validation is not None else "accuracy"
+    all_callbacks = list(callbacks or []) + [
+        NonFiniteLossGuard(chief_dir, epochs),
+        HistoryWriter(run_dir, initial_epoch, title=f"{model_name}, {info.name}, {image_size}px, {recipe.name}"),
+        BestCheckpoint(run_dir, monitor, initial_epoch),
+        EpochSummaries(run_dir.logs),
+        BackupCheckpoint(run_dir),
+    ]
+    log(
+        f"training {model_name} on {info.name} ({train_examples} train / "
+        f"{val_examples if validation_split else 0} {validation_split or 'no'} examples, {info.num_classes} classes) "
+        f"at {image_size}px: recipe {recipe.name!r}, {recipe.optimizer} lr {peak_learning_rate:.4g} "
+        f"(batch {global_batch}), {epochs} epochs x {steps_per_epoch} steps, {replicas} replica(s), "
+        f"{policy}; output {output_dir}"
+    )
+    started = time.perf_counter()
+    if initial_epoch < epochs:
+        model.fit(
+            train,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=validation,
+            shuffle=False,  # the pipeline shuffles; Keras would only warn that it cannot
+            callbacks=all_callbacks,
+            verbose=verbose,
+        )
+    else:
+        log(f"the run in {output_dir} is already complete ({epochs} epochs)")
+        model.optimizer.finalize_variable_values(model.trainable_variables)  # what fit does at its end (EMA)
+    elapsed = time.perf_counter() - started
+
+    # --- final model and metrics -------------------------------------------------------
+    atomic_save_model(model, run_dir.final)
+    metrics = {}
+    if validation is not None:
+        metrics = {key: float(value) for key, value in model.evaluate(validation, verbose=0, return_dict=True).items()}
+        metrics["num_examples"] = val_examples
+    history = run_dir.read_history()
+    ran = [row["seconds"] for row in history if row["epoch"] >= initial_epoch and row.get("seconds") is not None]
+    seconds_per_epoch = sum(ran) / len(ran) if ran else None
+    if seconds_per_epoch is None and initial_epoch < epochs:
+        seconds_per_epoch = elapsed / (epochs - initial_epoch)
+    return FitResult(
+        model=model,
+        history=history,
+        output_dir=output_dir,
+        metrics=metrics,
+        seconds_per_epoch=seconds_per_epoch,
+        initial_epoch=initial_epoch,
+        recipe=recipe,
+        run_info=run_info,
+    )
+
+
+def _package_version():
+    from keras_lightnets import __version__
+
+    return __version__
+
+
+def summary(result):
+    """The lines ``lightnets train`` prints at the end of a run."""
+    lines = []
+    metrics = result.metrics
+    split = result.run_info.get("hyperparameters", {}).get("validation_split")
+    if metrics:
+        text = f"top-1 accuracy on {split}: {100 * metrics['accuracy']:.2f}% ({metrics['num_examples']} images)"
+        if "top5" in metrics:
+            text += f", top-5 {100 * metrics['top5']:.2f}%"
+        lines.append(text)
+    if result.seconds_per_epoch is not None:
+        lines.append(f"time per epoch: {result.seconds_per_epoch:.1f} s")
+    out = Path(result.output_dir)
+    lines.append(f"outputs in {out}: final.keras, best.keras, history.csv, curves.png, run.json, logs/")
+    if metrics and not math.isfinite(metrics.get("loss", 0.0)):
+        lines.append("warning: the final validation loss is not finite")
+    return lines

@@ -1,0 +1,82 @@
+"""The datasets a run trains and evaluates on, and their defaults (image size, preset).
+
+Training data is ``make_dataset(...).repeat()`` with an explicit ``steps_per_epoch``: every
+epoch, worker and replica then runs the same number of steps (Keras's epoch iterator
+otherwise restarts or stops early depending on the dataset's cardinality, and an unknown
+cardinality -- the distributed case -- ends epochs on a short final batch). With several
+replicas it is built per input pipeline through ``distribute_datasets_from_function``, so
+each replica batches ``global_batch / num_replicas_in_sync`` examples and each worker reads
+its own shard. Evaluation data is deterministic, unshuffled and keeps every example.
+"""
+
+import tensorflow as tf
+
+from keras_lightnets.data import BUNDLED_DATASET, make_dataset
+from keras_lightnets.registry import get_entry
+
+__all__ = [
+    "default_eval_split",
+    "default_image_size",
+    "default_preset",
+    "eval_dataset",
+    "normalization_model",
+    "train_dataset",
+]
+
+SMALL_IMAGE_SIZE = 64
+
+
+def default_image_size(dataset, model_name=None, model=None):
+    """32 for the bundled dataset, else a given model's static input size, else the registry's input size, else 224."""
+    if model is not None and model.input_shape[1] is not None:
+        return int(model.input_shape[1])
+    if dataset == BUNDLED_DATASET:
+        return 32
+    if model_name is not None and normalization_model(model_name):
+        return int(get_entry(model_name).preprocessing.input_size[0])
+    return 224
+
+
+def default_eval_split(splits):
+    """The split to validate on: "validation" when the dataset has one (ImageNet), else "test", else ``None``."""
+    return next((name for name in ("validation", "test") if name in splits), None)
+
+
+def default_preset(image_size):
+    """``"cifar"`` (pad-and-crop, plain resize for evaluation) up to 64 px, ``"imagenet"`` above.
+
+    A random resized crop and an 87.5 % centre crop throw away too much of a 32 px image.
+    """
+    return "cifar" if image_size <= SMALL_IMAGE_SIZE else "imagenet"
+
+
+def normalization_model(name):
+    """``name`` when it is registered (its mean/std apply), else ``None`` (ImageNet statistics)."""
+    try:
+        get_entry(name)
+    except (ValueError, TypeError):
+        return None
+    return name
+
+
+def train_dataset(strategy, *, batch_size, **kwargs):
+    """The repeated training dataset; per input pipeline under a multi-replica strategy."""
+    kwargs = {"split": "train", "training": True, **kwargs}
+    if strategy.num_replicas_in_sync == 1:
+        return make_dataset(batch_size=batch_size, **kwargs).repeat()
+    return strategy.distribute_datasets_from_function(
+        lambda input_context: make_dataset(batch_size=batch_size, input_context=input_context, **kwargs).repeat()
+    )
+
+
+def eval_dataset(split, *, batch_size, **kwargs):
+    """The evaluation dataset; Keras distributes it itself under a strategy.
+
+    Its auto-shard policy is DATA (each worker of a multi-worker run evaluates every N-th
+    example): the default AUTO shards by file and fails on single-file splits such as the
+    bundled dataset's.
+    """
+    dataset = make_dataset(split=split, batch_size=batch_size, training=False, **kwargs)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

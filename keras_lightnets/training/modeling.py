@@ -1,0 +1,66 @@
+"""How training builds, finishes and compiles a classifier.
+
+Registered models are built with ``classifier_activation=None``: they output logits and the
+loss is ``CategoricalCrossentropy(from_logits=True)`` (numerically safer than softmax then
+log, and what mixed precision wants). A ``keras.Model`` given by the caller may end in a
+softmax instead; :func:`outputs_probabilities` tells which, and compile/evaluate pick
+``from_logits`` to match, so both kinds train and evaluate correctly.
+
+Under a mixed policy the classifier computes in float16/bfloat16; :func:`float32_outputs`
+appends a float32 ``Activation("linear")`` so that the logits reach the loss in float32
+(the Keras mixed-precision guide's advice). The appended layer has no weights and is kept
+in the saved model.
+"""
+
+import keras
+
+from keras_lightnets.registry import get_entry
+
+__all__ = ["build_model", "compile_classifier", "float32_outputs", "outputs_probabilities"]
+
+
+def build_model(name, *, num_classes, image_size, **overrides):
+    """The registered model ``name`` for ``num_classes`` classes at ``image_size`` px, outputting logits."""
+    entry = get_entry(name)
+    return entry.build(
+        classes=num_classes,
+        input_shape=(image_size, image_size, 3),
+        classifier_activation=None,
+        **overrides,
+    )
+
+
+def outputs_probabilities(model):
+    """Whether ``model`` ends in a softmax (probabilities) rather than logits."""
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    activation = getattr(last, "activation", None)
+    return activation is keras.activations.softmax or getattr(activation, "__name__", None) == "softmax"
+
+
+def float32_outputs(model):
+    """``model`` itself when its output is float32, else ``model`` followed by a float32 identity."""
+    if keras.backend.standardize_dtype(model.output.dtype) == "float32":
+        return model
+    outputs = keras.layers.Activation("linear", dtype="float32", name="predictions_float32")(model.output)
+    return keras.Model(model.inputs, outputs, name=model.name)
+
+
+def compile_classifier(model, *, optimizer, num_classes, label_smoothing=0.0, jit_compile=False):
+    """Compiles for one-hot labels: cross-entropy (``from_logits`` as the model needs), accuracy, top-5.
+
+    Top-5 accuracy is reported only for more than 5 classes (with 5 or fewer it is always 1).
+    """
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if num_classes > 5:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=not outputs_probabilities(model), label_smoothing=label_smoothing
+        ),
+        metrics=metrics,
+        jit_compile=jit_compile,
+    )
+    return model

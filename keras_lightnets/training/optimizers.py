@@ -1,0 +1,98 @@
+"""A recipe's learning-rate schedule and optimizer, from Keras's own (serializable) classes.
+
+Schedules advance per optimizer step, so epochs are converted to steps with the run's
+``steps_per_epoch``:
+
+- cosine: ``CosineDecay(0, decay_steps, warmup_target=peak, warmup_steps=W)``, i.e. a linear
+  ramp from 0 at step 0 to ``peak`` at step ``W``, then ``peak * (1 + cos(pi t / D)) / 2``
+  down to 0 at step ``W + D`` = the last step;
+- exponential: ``ExponentialDecay(peak, steps_per_epoch * decay_epochs, decay_rate, staircase=True)``;
+- linear: ``PolynomialDecay(peak, total_steps, 0, power=1)`` (Caffe's ``poly``);
+- constant: ``peak``.
+
+Only Keras classes, so a saved ``.keras`` model (optimizer included) loads anywhere.
+"""
+
+import keras
+
+from keras_lightnets.training.recipes import effective_weight_decay
+
+__all__ = ["build_optimizer", "build_schedule", "decay_exclusions"]
+
+
+def build_schedule(recipe, peak_learning_rate, steps_per_epoch, epochs):
+    """The learning rate (a float or a ``LearningRateSchedule``) of ``recipe`` for this run's length."""
+    total_steps = max(1, steps_per_epoch * epochs)
+    if recipe.schedule == "constant":
+        return peak_learning_rate
+    if recipe.schedule == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(
+            peak_learning_rate,
+            decay_steps=max(1, round(steps_per_epoch * recipe.decay_epochs)),
+            decay_rate=recipe.decay_rate,
+            staircase=True,
+        )
+    if recipe.schedule == "linear":
+        return keras.optimizers.schedules.PolynomialDecay(peak_learning_rate, total_steps, 0.0, power=1.0)
+    warmup_steps = min(total_steps - 1, round(steps_per_epoch * recipe.warmup_epochs))
+    if warmup_steps <= 0:
+        return keras.optimizers.schedules.CosineDecay(peak_learning_rate, total_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, total_steps - warmup_steps, warmup_target=peak_learning_rate, warmup_steps=warmup_steps
+    )
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):  # nested models
+            yield from _all_layers(layer)
+
+
+def decay_exclusions(model, *, depthwise=True):
+    """Variables spared from weight decay: BatchNorm's gamma/beta, biases, depthwise kernels unless ``depthwise``.
+
+    Picked by layer type and attribute rather than by name, so renamed layers cannot slip through.
+    """
+    excluded = []
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization | keras.layers.LayerNormalization):
+            excluded += layer.trainable_weights
+            continue
+        bias = getattr(layer, "bias", None)
+        if isinstance(bias, keras.Variable):
+            excluded.append(bias)
+        if not depthwise and isinstance(layer, keras.layers.DepthwiseConv2D):
+            excluded.append(layer.kernel)
+    return excluded
+
+
+def build_optimizer(recipe, learning_rate, model=None, *, momentum=None):
+    """The Keras optimizer of ``recipe`` with ``learning_rate`` (float or schedule).
+
+    Weight decay is Keras's decoupled decay with :func:`effective_weight_decay`'s
+    coefficient, not applied to :func:`decay_exclusions` of ``model``. EMA uses Keras's
+    ``use_ema``: the model gets the averaged weights when ``fit`` ends
+    (``optimizer.finalize_variable_values``, which ``Model.fit`` calls).
+    """
+    momentum = recipe.momentum if momentum is None else momentum
+    weight_decay = effective_weight_decay(recipe) or None
+    common = {
+        "learning_rate": learning_rate,
+        "global_clipnorm": recipe.clip_norm,
+        "use_ema": recipe.ema is not None,
+        "ema_momentum": recipe.ema if recipe.ema is not None else 0.99,
+    }
+    if recipe.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            momentum=momentum, nesterov=recipe.nesterov, weight_decay=weight_decay, **common
+        )
+    elif recipe.optimizer == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(
+            rho=recipe.rho, momentum=momentum, epsilon=recipe.epsilon, weight_decay=weight_decay, **common
+        )
+    else:  # AdamW insists on a number
+        optimizer = keras.optimizers.AdamW(epsilon=recipe.epsilon, weight_decay=weight_decay or 0.0, **common)
+    if weight_decay and model is not None:
+        optimizer.exclude_from_weight_decay(var_list=decay_exclusions(model, depthwise=recipe.decay_depthwise))
+    return optimizer

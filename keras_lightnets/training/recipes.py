@@ -1,0 +1,282 @@
+"""Training recipes as data: one frozen :class:`Recipe` per (family, name), each with its source.
+
+``get_recipe("rexnet", "paper")`` is the recipe the ReXNet authors published;
+``get_recipe(family, "default")`` is a small-data recipe that trains in minutes on the
+bundled dataset. Every field is a published number or says in ``notes`` where it is not.
+
+Learning-rate scaling rule: a recipe's ``learning_rate`` belongs to its ``batch_size``
+(the global batch of one synchronous update). Training with another global batch ``B``
+uses ``learning_rate * B / batch_size`` (Goyal et al. 2017, "linear scaling rule"), see
+:func:`scaled_learning_rate`. An explicit ``learning_rate=`` passed to ``fit`` is used as is.
+
+Weight decay: Keras applies it decoupled, ``w -= lr * wd * w`` once per step (AdamW's
+rule, also for SGD and RMSprop). Caffe/PyTorch/TF-slim recipes use an L2 penalty
+(``weight_decay_mode="l2"``) whose gradient also flows through the momentum buffer, so
+for SGD with momentum ``m`` the same shrinkage per step is ``wd / (1 - m)`` in Keras's
+decoupled form; :func:`effective_weight_decay` does that conversion. For RMSprop the L2
+gradient is divided by the running RMS and has no exact decoupled twin: the coefficient
+is used as is (documented approximation). BatchNorm parameters and biases are never
+decayed (timm's default and the usual practice); recipes may also spare depthwise kernels.
+"""
+
+from dataclasses import asdict, dataclass, fields, replace
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "Recipe",
+    "effective_weight_decay",
+    "get_recipe",
+    "list_recipes",
+    "scaled_learning_rate",
+]
+
+OPTIMIZERS = ("sgd", "rmsprop", "adamw")
+SCHEDULES = ("cosine", "exponential", "linear", "constant")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Hyperparameters of one training recipe.
+
+    ``learning_rate`` is the peak rate for a global batch of ``batch_size``. ``schedule``:
+    ``"cosine"`` (to 0 over the epochs after warm-up), ``"exponential"`` (multiply by
+    ``decay_rate`` every ``decay_epochs``, staircase), ``"linear"`` (to 0 at the end, Caffe's
+    ``poly`` with power 1) or ``"constant"``. ``warmup_epochs`` ramps the rate linearly from
+    0 (cosine only). ``ema`` is the momentum of an exponential moving average of the weights
+    (``None``: no EMA). ``clip_norm`` clips the global gradient norm.
+    """
+
+    family: str
+    name: str
+    source: str
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    weight_decay: float = 0.0
+    weight_decay_mode: str = "decoupled"  # "decoupled" (AdamW-style) or "l2" (a loss term, Caffe/PyTorch/slim)
+    decay_depthwise: bool = True
+    momentum: float = 0.9
+    nesterov: bool = False
+    rho: float = 0.9  # RMSprop's decay of the squared-gradient average
+    epsilon: float = 1e-7
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    decay_rate: float = 0.0
+    decay_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    ema: float | None = None
+    clip_norm: float | None = None
+    randaugment: bool = False
+    dropout_rate: float | None = None  # what the authors trained with; the registry's default applies
+    notes: str = ""
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"`schedule` must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.weight_decay_mode not in ("decoupled", "l2"):
+            raise ValueError(f"`weight_decay_mode` must be 'decoupled' or 'l2', got {self.weight_decay_mode!r}")
+        if self.warmup_epochs and self.schedule != "cosine":
+            raise ValueError(f"warm-up is only available with the cosine schedule, got schedule={self.schedule!r}")
+        for name in ("learning_rate", "batch_size", "epochs"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)!r}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ValueError(f"`ema` must be None or in (0, 1), got {self.ema!r}")
+
+    def with_overrides(self, **overrides):
+        """A copy with the given fields replaced (``None`` values are ignored)."""
+        unknown = set(overrides) - {f.name for f in fields(self)}
+        if unknown:
+            raise TypeError(f"unknown recipe fields: {sorted(unknown)}")
+        return replace(self, **{key: value for key, value in overrides.items() if value is not None})
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def scaled_learning_rate(recipe, batch_size):
+    """The recipe's peak learning rate for a global batch of ``batch_size`` (linear scaling)."""
+    return recipe.learning_rate * batch_size / recipe.batch_size
+
+
+def effective_weight_decay(recipe):
+    """The coefficient for Keras's decoupled ``weight_decay=`` that matches the recipe's decay.
+
+    An L2 penalty ``wd/2 * |w|^2`` under SGD with momentum ``m`` shrinks a slowly changing
+    weight by ``lr * wd / (1 - m)`` per step once the momentum buffer is in steady state;
+    Keras's decoupled decay shrinks it by ``lr * wd_keras``. So ``wd_keras = wd / (1 - m)``.
+    Other cases are returned unchanged (see the module docstring).
+    """
+    if recipe.weight_decay_mode == "l2" and recipe.optimizer == "sgd" and recipe.momentum:
+        return recipe.weight_decay / (1.0 - recipe.momentum)
+    return recipe.weight_decay
+
+
+_PAPER = {
+    "rexnet": Recipe(
+        family="rexnet",
+        name="paper",
+        source=(
+            "clovaai/rexnet README, 'Training own ReXNet': timm distributed_train.sh on 4 GPUs, "
+            "--opt sgd --lr 0.5 --weight-decay 1e-5 --batch-size 128 --epochs 400 --sched cosine "
+            "--drop 0.2 --aa rand-m9-mstd0.5 --remode pixel --reprob 0.2; timm train.py defaults of 2020 "
+            "for the rest (nesterov momentum 0.9, --smoothing 0.1, --warmup-epochs 3)"
+        ),
+        optimizer="sgd",
+        nesterov=True,
+        momentum=0.9,
+        learning_rate=0.5,
+        batch_size=512,  # 4 GPUs x 128
+        epochs=400,
+        weight_decay=1e-5,
+        weight_decay_mode="l2",  # PyTorch SGD weight_decay; timm skips BN and biases
+        schedule="cosine",
+        warmup_epochs=3.0,
+        label_smoothing=0.1,
+        randaugment=True,
+        dropout_rate=0.2,
+        notes=(
+            "Not reproduced: random erasing (reprob 0.2), timm's 10 cooldown epochs and per-epoch (not "
+            "per-step) cosine stepping. warm-up 3 and smoothing 0.1 are timm defaults, not stated in the README."
+        ),
+    ),
+    "rexnet_lite": Recipe(
+        family="rexnet_lite",
+        name="paper",
+        source="clovaai/rexnet README (the ReXNet command; no separate recipe is published for ReXNet-lite)",
+        optimizer="sgd",
+        nesterov=True,
+        momentum=0.9,
+        learning_rate=0.5,
+        batch_size=512,
+        epochs=400,
+        weight_decay=1e-5,
+        weight_decay_mode="l2",
+        schedule="cosine",
+        warmup_epochs=3.0,
+        label_smoothing=0.1,
+        randaugment=True,
+        dropout_rate=0.2,
+        notes="Assumed equal to the ReXNet recipe; the README does not give one for the lite models.",
+    ),
+    "mobilenetv2": Recipe(
+        family="mobilenetv2",
+        name="paper",
+        source=(
+            "MobileNetV2 paper (Sandler et al. 2018), section 6.1: RMSprop decay 0.9 momentum 0.9, weight decay "
+            "4e-5, initial lr 0.045 decayed 0.98 per epoch, 16 asynchronous GPU workers of batch 96; "
+            "tensorflow/models slim/nets/mobilenet README: label smoothing 0.1, moving average 0.9999, "
+            "RMSprop epsilon 1.0 (opt_epsilon)"
+        ),
+        optimizer="rmsprop",
+        rho=0.9,
+        momentum=0.9,
+        epsilon=1.0,
+        learning_rate=0.045,
+        batch_size=96,  # asynchronous workers: each update sees 96 images
+        epochs=300,
+        weight_decay=4e-5,
+        weight_decay_mode="l2",
+        schedule="exponential",
+        decay_rate=0.98,
+        decay_epochs=1.0,
+        label_smoothing=0.1,
+        ema=0.9999,
+        notes=(
+            "Epochs are not published: 300 is our choice (0.045 * 0.98^300 = 1e-4, slim's end learning rate). "
+            "TF1 RMSprop starts its squared-gradient average at 1, Keras at 0."
+        ),
+    ),
+    "mobilenetv1": Recipe(
+        family="mobilenetv1",
+        name="paper",
+        source=(
+            "MobileNets paper (Howard et al. 2017), section 4: 'RMSprop with asynchronous gradient descent similar "
+            "to Inception V3', little or no weight decay on depthwise filters; Inception-v3 paper (Szegedy et al. "
+            "2016), section 8: RMSprop decay 0.9 epsilon 1.0, lr 0.045 decayed every two epochs by 0.94, batch 32 "
+            "per replica, gradient clipping 2.0, label smoothing 0.1; slim mobilenet_v1 arg scope: weight decay 4e-5, "
+            "depthwise kernels not regularized"
+        ),
+        optimizer="rmsprop",
+        rho=0.9,
+        momentum=0.9,
+        epsilon=1.0,
+        learning_rate=0.045,
+        batch_size=32,  # asynchronous replicas: each update sees 32 images
+        epochs=100,
+        weight_decay=4e-5,
+        weight_decay_mode="l2",
+        decay_depthwise=False,
+        schedule="exponential",
+        decay_rate=0.94,
+        decay_epochs=2.0,
+        label_smoothing=0.1,
+        clip_norm=2.0,
+        notes=(
+            "Epochs are not published (100 is our choice, lr 0.045 * 0.94^50 = 2e-3 at the end). RMSprop momentum "
+            "0.9 is slim's default, not stated in either paper. Linear lr scaling from an asynchronous batch of 32 "
+            "gives large rates at big synchronous batches: prefer a measured learning rate there."
+        ),
+    ),
+    "squeezenet": Recipe(
+        family="squeezenet",
+        name="paper",
+        source=(
+            "forresti/SqueezeNet SqueezeNet_v1.0/solver.prototxt (also v1.1): SGD momentum 0.9, base_lr 0.04, "
+            "lr_policy poly power 1.0, weight_decay 2e-4, batch 32 x iter_size 16 = 512, max_iter 170000"
+        ),
+        optimizer="sgd",
+        momentum=0.9,
+        learning_rate=0.04,
+        batch_size=512,
+        epochs=68,  # 170,000 iterations x 512 / 1,281,167 ImageNet training images = 67.9 epochs
+        weight_decay=2e-4,
+        weight_decay_mode="l2",
+        schedule="linear",
+        notes="Caffe's poly policy decays per iteration to exactly 0 at max_iter; so does ours, per step.",
+    ),
+}
+
+
+# ("*", name) recipes apply to every family that has no recipe of that name.
+RECIPES = {
+    ("*", "default"): Recipe(
+        family="*",
+        name="default",
+        source="keras_lightnets: a small-data recipe for the bundled 32x32 digits (AdamW, cosine, 1 warm-up epoch)",
+        optimizer="adamw",
+        learning_rate=2e-3,
+        batch_size=32,
+        epochs=5,
+        weight_decay=0.05,
+        weight_decay_mode="decoupled",
+        schedule="cosine",
+        warmup_epochs=1.0,
+        label_smoothing=0.1,
+        notes="Tuned to train in minutes on 2 CPU cores, not for ImageNet.",
+    ),
+    **{(family, "paper"): recipe for family, recipe in _PAPER.items()},
+}
+
+
+def list_recipes(family=None):
+    """Sorted recipe names available to ``family`` (its own and the ``"*"`` ones), or all (family, name) keys."""
+    if family is None:
+        return sorted(RECIPES)
+    return sorted({name for fam, name in RECIPES if fam in (family, "*")})
+
+
+def get_recipe(family, name="default"):
+    """The recipe ``name`` for ``family`` (falling back to the ``"*"`` recipes); ``ValueError`` otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"recipe name must be a string, got {name!r}")
+    for key in ((family, name), ("*", name)):
+        if key in RECIPES:
+            return RECIPES[key]
+    raise ValueError(
+        f"unknown recipe {name!r} for model family {family!r}; available: {', '.join(list_recipes(family))}"
+    )

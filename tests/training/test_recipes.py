@@ -1,0 +1,118 @@
+"""Recipes as data: published numbers, lookup errors, learning-rate scaling, schedules, weight decay."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+from keras_lightnets.training.recipes import (
+    Recipe,
+    effective_weight_decay,
+    get_recipe,
+    list_recipes,
+    scaled_learning_rate,
+)
+
+
+@pytest.mark.parametrize(
+    ("family", "numbers"),
+    [
+        (
+            "rexnet",
+            {"optimizer": "sgd", "nesterov": True, "momentum": 0.9, "learning_rate": 0.5, "batch_size": 512,
+             "epochs": 400, "weight_decay": 1e-5, "schedule": "cosine", "label_smoothing": 0.1, "dropout_rate": 0.2},
+        ),
+        (
+            "mobilenetv2",
+            {"optimizer": "rmsprop", "rho": 0.9, "momentum": 0.9, "learning_rate": 0.045, "batch_size": 96,
+             "weight_decay": 4e-5, "schedule": "exponential", "decay_rate": 0.98, "decay_epochs": 1.0},
+        ),
+        (
+            "mobilenetv1",
+            {"optimizer": "rmsprop", "rho": 0.9, "epsilon": 1.0, "learning_rate": 0.045, "schedule": "exponential",
+             "decay_rate": 0.94, "decay_epochs": 2.0, "clip_norm": 2.0, "decay_depthwise": False},
+        ),
+        (
+            "squeezenet",
+            {"optimizer": "sgd", "nesterov": False, "momentum": 0.9, "learning_rate": 0.04, "batch_size": 512,
+             "weight_decay": 2e-4, "schedule": "linear", "epochs": 68},
+        ),
+    ],
+)  # fmt: skip
+def test_paper_recipes_hold_the_published_numbers(family, numbers):
+    recipe = get_recipe(family, "paper")
+    assert {key: getattr(recipe, key) for key in numbers} == numbers
+    assert recipe.family == family and recipe.name == "paper"
+    assert len(recipe.source) > 40  # names where the numbers come from
+
+
+def test_every_family_has_a_default_and_unknown_recipes_list_the_available_ones():
+    assert get_recipe("squeezenet", "default") is get_recipe(None, "default")  # the "*" recipe
+    assert list_recipes("rexnet") == ["default", "paper"]
+    with pytest.raises(ValueError, match=r"unknown recipe 'papr' for model family 'rexnet'; available: default, paper"):
+        get_recipe("rexnet", "papr")
+
+
+def test_recipe_fields_are_checked():
+    with pytest.raises(ValueError, match="`optimizer` must be one of"):
+        get_recipe("rexnet", "paper").with_overrides(optimizer="adam")
+    with pytest.raises(ValueError, match="warm-up is only available with the cosine schedule"):
+        get_recipe("squeezenet", "paper").with_overrides(warmup_epochs=1.0)
+    with pytest.raises(TypeError, match="unknown recipe fields"):
+        get_recipe("rexnet", "paper").with_overrides(lr=0.1)
+
+
+def test_learning_rate_scales_linearly_with_the_global_batch():
+    rexnet = get_recipe("rexnet", "paper")
+    assert scaled_learning_rate(rexnet, 512) == 0.5
+    assert scaled_learning_rate(rexnet, 128) == pytest.approx(0.125)
+    assert scaled_learning_rate(get_recipe("squeezenet", "paper"), 1024) == pytest.approx(0.08)
+
+
+def test_l2_weight_decay_becomes_decoupled_through_the_momentum():
+    assert effective_weight_decay(get_recipe("rexnet", "paper")) == pytest.approx(1e-5 / (1 - 0.9))
+    assert effective_weight_decay(get_recipe("mobilenetv2", "paper")) == 4e-5  # RMSprop: as published
+    assert effective_weight_decay(get_recipe("rexnet", "default")) == 0.05  # AdamW: decoupled already
+
+
+def _values(schedule, steps):
+    return [float(schedule(step)) for step in steps]
+
+
+def test_cosine_schedule_with_warmup_values():
+    recipe = get_recipe("rexnet", "default")  # warm-up 1 epoch, cosine to 0
+    schedule = build_schedule(recipe, 0.002, steps_per_epoch=10, epochs=5)  # 50 steps, 10 of warm-up
+    start, mid_warmup, end_warmup, mid_decay, end = _values(schedule, [0, 5, 10, 30, 50])
+    assert start == 0.0
+    assert mid_warmup == pytest.approx(0.001, rel=1e-6)
+    assert end_warmup == pytest.approx(0.002, rel=1e-6)
+    assert mid_decay == pytest.approx(0.002 * (1 + math.cos(math.pi * 20 / 40)) / 2, rel=1e-6)
+    assert end == pytest.approx(0.0, abs=1e-12)
+
+
+def test_exponential_and_linear_schedules():
+    mobilenetv2 = build_schedule(get_recipe("mobilenetv2", "paper"), 0.045, steps_per_epoch=100, epochs=300)
+    assert _values(mobilenetv2, [0, 99, 100, 250]) == pytest.approx([0.045, 0.045, 0.045 * 0.98, 0.045 * 0.98**2])
+    squeezenet = build_schedule(get_recipe("squeezenet", "paper"), 0.04, steps_per_epoch=10, epochs=68)
+    assert _values(squeezenet, [0, 340, 680]) == pytest.approx([0.04, 0.02, 0.0], abs=1e-9)
+
+
+def test_weight_decay_spares_batchnorm_biases_and_depthwise_kernels_when_asked():
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    outputs = keras.layers.Dense(3, name="dense")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    recipe = Recipe(
+        family="test", name="wd", source="test", optimizer="sgd", learning_rate=1.0, batch_size=1, epochs=1,
+        momentum=0.0, weight_decay=0.1, decay_depthwise=False,
+    )  # fmt: skip
+    optimizer = build_optimizer(recipe, 1.0, model)
+    for variable in model.trainable_variables:  # all ones, so that any decay shows
+        variable.assign(np.ones(variable.shape))
+    optimizer.apply_gradients([(keras.ops.zeros(v.shape), v) for v in model.trainable_variables])
+    after = {v.path: np.array(v) for v in model.trainable_variables}
+    assert {path for path, value in after.items() if not np.all(value == 1.0)} == {"dense/kernel"}
+    np.testing.assert_allclose(after["dense/kernel"], 1.0 - 1.0 * 0.1, rtol=1e-6)  # w -= lr * wd * w
