@@ -8,13 +8,7 @@ sys.path.insert(0, os.path.dirname(__file__))  # tests/ helpers: torch_reference
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-# Max abs differences measured against reference implementations, printed at the end of the run.
-REFERENCE_DIFFS = []
-
-
-def record_reference_diff(name, reference, diff):
-    REFERENCE_DIFFS.append((name, reference, float(diff)))
+from reference_diffs import REFERENCE_DIFFS  # noqa: E402
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -4,8 +4,8 @@ random BatchNorm statistics, a non-square input, max abs difference <= 1e-5."""
 import keras
 import numpy as np
 import pytest
-from conftest import record_reference_diff
 from golden import seeded_weights
+from reference_diffs import record_reference_diff
 
 import keras_lightnets as kl
 from keras_lightnets.weights import copy_keras_weights

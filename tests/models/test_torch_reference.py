@@ -5,7 +5,7 @@ Skips with the reason when the reference cannot be imported (see tests/torch_ref
 
 import numpy as np
 import pytest
-from conftest import record_reference_diff
+from reference_diffs import record_reference_diff
 from torch_reference import import_reference
 
 import keras_lightnets as kl
