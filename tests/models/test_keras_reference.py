@@ -13,31 +13,22 @@ from keras_lightnets.weights import copy_keras_weights
 INPUT_SHAPE = (160, 192, 3)
 
 
-@pytest.mark.parametrize("alpha", [0.25, 0.5, 0.75, 1.0])
-def test_mobilenet_matches_keras_applications(alpha, rng):
-    reference = keras.applications.MobileNet(
+CASES = [("MobileNet", alpha) for alpha in (0.25, 0.5, 0.75, 1.0)] + [
+    ("MobileNetV2", alpha) for alpha in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+]
+
+
+@pytest.mark.parametrize("family, alpha", CASES, ids=[f"{family}-{alpha}" for family, alpha in CASES])
+def test_matches_keras_applications(family, alpha, rng):
+    reference = getattr(keras.applications, family)(
         input_shape=INPUT_SHAPE, alpha=alpha, weights=None, classifier_activation=None
     )
-    ours = kl.MobileNet(alpha, input_shape=INPUT_SHAPE, classifier_activation=None)
+    ours = getattr(kl, family)(alpha, input_shape=INPUT_SHAPE, classifier_activation=None)
     seeded_weights(reference)  # random BN statistics included
     copy_keras_weights(reference, ours)
     x = rng.standard_normal((2, *INPUT_SHAPE)).astype("float32")
     diff = np.abs(reference.predict(x, verbose=0) - ours.predict(x, verbose=0)).max()
-    record_reference_diff(f"MobileNet({alpha})", "keras.applications.MobileNet", diff)
-    assert diff <= 1e-5
-
-
-@pytest.mark.parametrize("alpha", [0.35, 0.5, 0.75, 1.0, 1.3, 1.4])
-def test_mobilenetv2_matches_keras_applications(alpha, rng):
-    reference = keras.applications.MobileNetV2(
-        input_shape=INPUT_SHAPE, alpha=alpha, weights=None, classifier_activation=None
-    )
-    ours = kl.MobileNetV2(alpha, input_shape=INPUT_SHAPE, classifier_activation=None)
-    seeded_weights(reference)  # random BN statistics included
-    copy_keras_weights(reference, ours)
-    x = rng.standard_normal((2, *INPUT_SHAPE)).astype("float32")
-    diff = np.abs(reference.predict(x, verbose=0) - ours.predict(x, verbose=0)).max()
-    record_reference_diff(f"MobileNetV2({alpha})", "keras.applications.MobileNetV2", diff)
+    record_reference_diff(f"{family}({alpha})", f"keras.applications.{family}", diff)
     assert diff <= 1e-5
 
 
