@@ -89,7 +89,36 @@ def build_parser():
     listing.add_argument("pattern", nargs="?", default=None, help="shell-style pattern, e.g. 'rexnet*'")
     _add_train_parser(commands)
     _add_evaluate_parser(commands)
+    _add_export_parser(commands)
+    _add_bench_parser(commands)
     return parser
+
+
+def _add_export_parser(commands):
+    export = commands.add_parser(
+        "export",
+        help="export a trained model (run folder / .keras) or a registered name to an Android-ready .tflite",
+        description="Exports to .tflite with built-in ops only and Android metadata (labels, normalization, "
+        "name, version). int8: quantization-aware training for --qat-epochs epochs (0: post-training "
+        "calibration). With --report: also writes the float32 file and prints accuracy, size and latency of both.",
+    )
+    export.add_argument("model", metavar="MODEL_OR_PATH", help="a run folder, a .keras file or a registered name")
+    export.add_argument("--quantization", default="int8", choices=["float32", "float16", "dynamic", "int8"])
+    export.add_argument("--qat-epochs", type=int, default=2, help="int8 only; 0: post-training quantization")
+    export.add_argument("--output", default=None, help="the .tflite file (default: next to the model)")
+    export.add_argument("--dataset", default=None, help="labels, QAT and calibration data (default: the run's)")
+    export.add_argument("--seed", type=int, default=None)
+    export.add_argument("--report", action="store_true", help="compare with float32: accuracy, size, latency")
+    export.add_argument("--threads", type=int, default=1, help="latency threads for --report")
+    export.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2])
+
+
+def _add_bench_parser(commands):
+    bench = commands.add_parser("bench-tflite", help="latency (median, p90) of .tflite files, batch 1, XNNPACK")
+    bench.add_argument("paths", nargs="+", metavar="FILE")
+    bench.add_argument("--threads", type=int, nargs="+", default=[1], help="one or more thread counts")
+    bench.add_argument("--runs", type=int, default=50)
+    bench.add_argument("--warmup", type=int, default=5)
 
 
 def _add_train_parser(commands):
@@ -230,11 +259,60 @@ def _expand(patterns):
     return names
 
 
+def _export(args, out):
+    from keras_lightnets.deploy.report import export_report
+
+    quantization = None if args.quantization == "float32" else args.quantization
+    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    try:
+        lines = export_report(
+            args.model,
+            output=args.output,
+            quantization=quantization,
+            qat_epochs=args.qat_epochs if quantization == "int8" else 0,
+            dataset=args.dataset,
+            seed=args.seed,
+            compare=args.report,
+            threads=args.threads,
+            verbose=verbose,
+            log=lambda *parts: print(*parts, file=out, flush=True),
+        )
+    except (ValueError, TypeError, RuntimeError) as error:
+        print(f"lightnets: error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(lines), file=out)
+    return 0
+
+
+def _bench(args, out):
+    from keras_lightnets.deploy import benchmark_tflite
+
+    rows = []
+    try:
+        for path in args.paths:
+            for threads in args.threads:
+                result = benchmark_tflite(path, threads=threads, runs=args.runs, warmup=args.warmup)
+                rows.append(
+                    f"| {path} | {threads} | {result.median_ms:.3f} | {result.p90_ms:.3f} | "
+                    f"{result.size_bytes / 1e6:.2f} | {'yes' if result.delegated else 'no'} |"
+                )
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"lightnets: error: {error}", file=sys.stderr)
+        return 2
+    header = ["| file | threads | median ms | p90 ms | MB | XNNPACK |", "|---|---:|---:|---:|---:|---|"]
+    print("\n".join(header + rows), file=out)
+    return 0
+
+
 def main(argv=None, out=None):
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return _train(args, out)
+    if args.command == "export":
+        return _export(args, out)
+    if args.command == "bench-tflite":
+        return _bench(args, out)
     if args.command == "evaluate":
         return _evaluate(args, out)
     try:

@@ -7,6 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LIGHTNETS_VENV:-$ROOT/.venv}"
 EXTRAS="${1:-}"
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+MEDIAPIPE_VERSION=1.2.2
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[env] creating $VENV with $("$PYTHON" --version)" >&2
@@ -19,6 +20,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   echo "[env] installing keras_lightnets${EXTRAS:+[$EXTRAS]} (first run takes a few minutes)" >&2
   # torch==2.13.0 in the test extras resolves to the CPU wheel where one is offered.
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"
+  # mediapipe (Android metadata schema, MediaPipe Tasks for the tests) in a second step:
+  # it pins absl-py~=2.3 and tensorflow-model-optimization pins absl-py~=1.2, so pip
+  # refuses both in one resolve; installed afterwards, tfmot works with absl-py 2.x
+  # (pip prints a dependency-conflict notice about it, which is expected).
+  echo "[env] installing mediapipe==$MEDIAPIPE_VERSION after it (absl-py pin conflict, see README)" >&2
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "mediapipe==$MEDIAPIPE_VERSION" 2>&1 \
+    | grep -v -E "dependency resolver|tensorflow-model-optimization .* requires absl-py" >&2 || true
+  "$VENV/bin/python" -c "import mediapipe, tensorflow_model_optimization" >/dev/null 2>&1 \
+    || { echo "[env] mediapipe / tfmot import failed" >&2; exit 1; }
   echo "$digest" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -39,6 +39,18 @@ EXPECTED = {
             "'num_examples': 355",
         ],
     },
+    "03_qat_to_tflite.ipynb": {
+        "pngs": ["fp32_vs_int8.png"],
+        "texts": [
+            "first layers: ['input', 'input_normalization',",
+            "| last: probabilities",
+            "tf_keras model with",
+            "INT8 fully integer: True | built-in ops only: True",
+            "labels ('0', '1', '2') ...",
+            "TFLite INT8: top-1",
+            "MediaPipe top class",
+        ],
+    },
 }
 
 

@@ -20,24 +20,29 @@ from keras_lightnets.training.recipes import effective_weight_decay
 __all__ = ["build_optimizer", "build_schedule", "decay_exclusions"]
 
 
-def build_schedule(recipe, peak_learning_rate, steps_per_epoch, epochs):
-    """The learning rate (a float or a ``LearningRateSchedule``) of ``recipe`` for this run's length."""
+def build_schedule(recipe, peak_learning_rate, steps_per_epoch, epochs, *, keras_module=keras):
+    """The learning rate (a float or a ``LearningRateSchedule``) of ``recipe`` for this run's length.
+
+    ``keras_module``: ``keras`` or ``tf_keras`` (whose schedule classes have the same
+    signatures), so quantization-aware tf_keras models train with the same schedule.
+    """
+    schedules = keras_module.optimizers.schedules
     total_steps = max(1, steps_per_epoch * epochs)
     if recipe.schedule == "constant":
         return peak_learning_rate
     if recipe.schedule == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(
+        return schedules.ExponentialDecay(
             peak_learning_rate,
             decay_steps=max(1, round(steps_per_epoch * recipe.decay_epochs)),
             decay_rate=recipe.decay_rate,
             staircase=True,
         )
     if recipe.schedule == "linear":
-        return keras.optimizers.schedules.PolynomialDecay(peak_learning_rate, total_steps, 0.0, power=1.0)
+        return schedules.PolynomialDecay(peak_learning_rate, total_steps, 0.0, power=1.0)
     warmup_steps = min(total_steps - 1, round(steps_per_epoch * recipe.warmup_epochs))
     if warmup_steps <= 0:
-        return keras.optimizers.schedules.CosineDecay(peak_learning_rate, total_steps)
-    return keras.optimizers.schedules.CosineDecay(
+        return schedules.CosineDecay(peak_learning_rate, total_steps)
+    return schedules.CosineDecay(
         0.0, total_steps - warmup_steps, warmup_target=peak_learning_rate, warmup_steps=warmup_steps
     )
 
@@ -67,14 +72,19 @@ def decay_exclusions(model, *, depthwise=True):
     return excluded
 
 
-def build_optimizer(recipe, learning_rate, model=None, *, momentum=None):
+def build_optimizer(recipe, learning_rate, model=None, *, momentum=None, keras_module=keras, exclusions=None):
     """The Keras optimizer of ``recipe`` with ``learning_rate`` (float or schedule).
 
     Weight decay is Keras's decoupled decay with :func:`effective_weight_decay`'s
     coefficient, not applied to :func:`decay_exclusions` of ``model``. EMA uses Keras's
     ``use_ema``: the model gets the averaged weights when ``fit`` ends
     (``optimizer.finalize_variable_values``, which ``Model.fit`` calls).
+
+    ``keras_module`` ``tf_keras`` builds the same optimizer for a tf_keras model (its
+    optimizers take the same arguments); ``exclusions`` then replaces
+    :func:`decay_exclusions`, which only knows Keras 3 layers.
     """
+    optimizers = keras_module.optimizers
     momentum = recipe.momentum if momentum is None else momentum
     weight_decay = effective_weight_decay(recipe) or None
     common = {
@@ -84,15 +94,15 @@ def build_optimizer(recipe, learning_rate, model=None, *, momentum=None):
         "ema_momentum": recipe.ema if recipe.ema is not None else 0.99,
     }
     if recipe.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(
-            momentum=momentum, nesterov=recipe.nesterov, weight_decay=weight_decay, **common
-        )
+        optimizer = optimizers.SGD(momentum=momentum, nesterov=recipe.nesterov, weight_decay=weight_decay, **common)
     elif recipe.optimizer == "rmsprop":
-        optimizer = keras.optimizers.RMSprop(
+        optimizer = optimizers.RMSprop(
             rho=recipe.rho, momentum=momentum, epsilon=recipe.epsilon, weight_decay=weight_decay, **common
         )
     else:  # AdamW insists on a number
-        optimizer = keras.optimizers.AdamW(epsilon=recipe.epsilon, weight_decay=weight_decay or 0.0, **common)
-    if weight_decay and model is not None:
-        optimizer.exclude_from_weight_decay(var_list=decay_exclusions(model, depthwise=recipe.decay_depthwise))
+        optimizer = optimizers.AdamW(epsilon=recipe.epsilon, weight_decay=weight_decay or 0.0, **common)
+    if weight_decay and exclusions is None and model is not None:
+        exclusions = decay_exclusions(model, depthwise=recipe.decay_depthwise)
+    if weight_decay and exclusions:
+        optimizer.exclude_from_weight_decay(var_list=exclusions)
     return optimizer

@@ -63,11 +63,16 @@ def _fsync(path):
 def atomic_write_bytes(path, data):
     """Writes ``data`` to ``path`` through a temporary file and a rename."""
     temporary = _temporary(path)
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        # A failed write (full disk, interrupt) leaves neither a partial file nor the temporary.
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path, text):

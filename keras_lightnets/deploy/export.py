@@ -1,0 +1,339 @@
+"""``export_tflite``: a Keras 3 model (or a quantization-aware one) to a ``.tflite`` file.
+
+    export_tflite(model, "m.tflite")                                    # float32
+    export_tflite(model, "m.tflite", quantization="float16")            # fp16 weights
+    export_tflite(model, "m.tflite", quantization="dynamic")            # int8 weights, float activations
+    export_tflite(model, "m.tflite", quantization="int8",               # full integer (PTQ)
+                  representative_data="lightnets_digits")
+    export_tflite(quantize_aware(model), "m.tflite", quantization="int8")   # full integer (QAT)
+
+The model is traced at batch 1 (what a phone runs) into a concrete function and converted
+with ``tf.lite.TFLiteConverter.from_concrete_functions`` — the path that works for Keras 3
+models (``from_keras_model`` does not, tensorflow#63867) and for tfmot's tf_keras models
+alike. Only TFLite built-in operators are allowed: a model that would need Flex
+(``SELECT_TF_OPS``) or custom ops fails with :class:`TFLiteExportError` instead of
+producing a file that an Android app cannot run without the Flex delegate. An INT8 export
+is checked to be fully integer (no float tensor inside the graph). Every argument is
+checked before the conversion starts, and the file is written atomically (temporary file,
+then rename), so a failure never leaves a partial ``.tflite`` behind.
+"""
+
+import itertools
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_lightnets.deploy.preprocessing import has_input_normalization
+from keras_lightnets.deploy.tflite_file import TFLiteSummary, inspect_tflite
+from keras_lightnets.training.run_dir import atomic_write_bytes
+
+__all__ = [
+    "IO_TYPES",
+    "QUANTIZATIONS",
+    "ExportResult",
+    "TFLiteExportError",
+    "export_tflite",
+    "representative_dataset",
+]
+
+QUANTIZATIONS = (None, "float16", "dynamic", "int8")
+IO_TYPES = ("float32", "int8", "uint8")
+DEFAULT_REPRESENTATIVE_SAMPLES = 200
+
+
+class TFLiteExportError(RuntimeError):
+    """The converter could not produce a TFLite model with built-in operators only (or fully integer)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_tflite` wrote: the path, its quantization and a :class:`TFLiteSummary`."""
+
+    path: Path
+    quantization: str | None
+    io_type: str
+    summary: TFLiteSummary
+    metadata: object = None
+
+    @property
+    def size_bytes(self):
+        return self.summary.size_bytes
+
+
+# --- argument checks (all before any conversion work) --------------------------------------
+
+
+def _check_output_path(path):
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"`path` must be a str or a path, got {type(path).__name__}")
+    path = Path(path)
+    if path.suffix != ".tflite":
+        raise ValueError(f"`path` must end in .tflite, got {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"`path` {str(path)!r} is a directory; give a file name ending in .tflite")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"`path` {str(path)!r}: its folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"`path` {str(path)!r}: its folder {str(parent)!r} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"`path` {str(path)!r} exists and is not writable")
+    return path
+
+
+def _load_if_path(model):
+    if isinstance(model, str | os.PathLike):
+        model_path = Path(model)
+        if model_path.suffix != ".keras" or not model_path.is_file():
+            raise ValueError(f"`model` path {str(model_path)!r} is not an existing .keras file")
+        return keras.saving.load_model(model_path, compile=False)
+    return model
+
+
+def _image_input_shape(model):
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or any(dim is None for dim in shape[1:]):
+        raise ValueError(
+            f"the model's input shape must be a static image shape (None, H, W, C) to export, got {shape}; "
+            "build it with input_shape=(H, W, C)"
+        )
+    return shape[1:]
+
+
+def _is_model(model):
+    from keras_lightnets.deploy.qat import is_tf_keras_model
+
+    return isinstance(model, keras.Model) or is_tf_keras_model(model)
+
+
+# --- representative data ------------------------------------------------------------------
+
+
+def representative_dataset(
+    dataset="lightnets_digits", *, model_name=None, image_size, split="train", batch_size=32, unit_range=False
+):
+    """Evaluation-preprocessed images of a TFDS ``dataset`` (``tf.data``), for calibration.
+
+    The images go through the same pipeline the model is trained and evaluated with
+    (:func:`keras_lightnets.data.make_dataset`, no augmentation), normalized with the
+    registered model's own mean/std when ``model_name`` is registered, or left as
+    ``pixel / 255`` with ``unit_range`` (models that normalize inside, see
+    :func:`~keras_lightnets.deploy.with_input_normalization`).
+    """
+    from keras_lightnets.data import make_dataset
+    from keras_lightnets.training.inputs import default_preset, normalization_model
+
+    images = make_dataset(
+        dataset,
+        split,
+        image_size=image_size,
+        batch_size=batch_size,
+        training=False,
+        preset=default_preset(image_size),
+        **(
+            {"mean": 0.0, "std": 1.0}
+            if unit_range
+            else {"model": normalization_model(model_name) if model_name else None}
+        ),
+    )
+    return images.map(lambda image, label: image)
+
+
+def _first_array(batch):
+    """The image array of one element of representative data: an array, ``(images, labels)`` or a dict."""
+    if isinstance(batch, dict):
+        for key in ("image", "images", "input", "inputs"):
+            if key in batch:
+                return batch[key]
+        raise ValueError(f"representative_data dicts must have an 'image' key, got keys {sorted(batch)}")
+    if isinstance(batch, tuple | list):
+        return batch[0]
+    return batch
+
+
+def _representative_batches(representative_data, model, input_shape, samples):
+    """Checks the first batch's shape, then returns the ``representative_dataset`` generator the converter wants."""
+    if isinstance(representative_data, str):
+        representative_data = representative_dataset(
+            representative_data,
+            model_name=model.name,
+            image_size=input_shape[0],
+            unit_range=has_input_normalization(model),
+        ).take(max(1, samples // 32 + 1))
+    if not isinstance(representative_data, Iterable) or isinstance(representative_data, bytes):
+        raise TypeError(
+            "`representative_data` must be a TFDS name, a tf.data.Dataset or an iterable of image batches, "
+            f"got {type(representative_data).__name__}"
+        )
+    iterator = iter(representative_data)
+    try:
+        first = np.asarray(_first_array(next(iterator)), dtype=np.float32)
+    except StopIteration:
+        raise ValueError("`representative_data` is empty") from None
+    if first.ndim == len(input_shape):  # a single image
+        first = first[None]
+    if first.ndim != len(input_shape) + 1 or tuple(first.shape[1:]) != tuple(input_shape):
+        raise ValueError(
+            f"`representative_data` batches have shape {first.shape} but the model takes (batch, "
+            f"{', '.join(map(str, input_shape))}) images"
+        )
+
+    def samples_at_batch_1():
+        count = 0
+        for batch in itertools.chain([first], iterator):
+            batch = np.asarray(_first_array(batch), dtype=np.float32)
+            batch = batch[None] if batch.ndim == len(input_shape) else batch
+            for image in batch:
+                if count >= samples:
+                    return
+                count += 1
+                yield [image[None]]
+
+    return samples_at_batch_1
+
+
+# --- conversion ---------------------------------------------------------------------------
+
+
+def _converter(model, input_shape):
+    signature = tf.TensorSpec([1, *input_shape], tf.float32, name="image")
+    function = tf.function(lambda image: model(image, training=False))
+    concrete = function.get_concrete_function(signature)
+    if isinstance(model, keras.Model):
+        # A Keras 3 model given as the trackable object leaves its weights as uninitialized
+        # variables in the .tflite (NaN or constant outputs); a tf.Module holding the
+        # variables' tf.Variable values lets the converter freeze them into constants.
+        holder = tf.Module()
+        holder.variables_to_freeze = [variable.value for variable in model.variables]
+        return tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+
+
+def _convert(converter):
+    try:
+        return converter.convert()
+    except Exception as error:  # the converter raises ConverterError or plain exceptions
+        message = str(error)
+        select_ops = re.findall(r"TF Select ops: ([^\n]+)", message)
+        custom_ops = re.findall(r"Custom ops: ([^\n]+)", message)
+        if select_ops or custom_ops or "neither a custom op nor a flex op" in message:
+            needed = ", ".join(select_ops + custom_ops) or "see the converter's message above"
+            raise TFLiteExportError(
+                f"the model uses TensorFlow operations that are not TFLite built-ins: {needed}. keras_lightnets "
+                "only exports models that run on built-in ops (Flex/SELECT_TF_OPS and custom ops need extra "
+                "runtimes on Android); replace those operations with standard Keras layers"
+            ) from error
+        raise TFLiteExportError(f"TFLite conversion failed: {message.strip()[:2000]}") from error
+
+
+def export_tflite(
+    model,
+    path,
+    *,
+    quantization=None,
+    representative_data=None,
+    representative_samples=DEFAULT_REPRESENTATIVE_SAMPLES,
+    io_type="float32",
+    metadata=None,
+):
+    """Converts ``model`` to a TFLite file at ``path`` (written atomically) and returns an :class:`ExportResult`.
+
+    Args:
+        model: a Keras 3 model with a static ``(H, W, C)`` input, a ``.keras`` file, or a
+            quantization-aware model from :func:`~keras_lightnets.deploy.quantize_aware`
+            (then ``quantization`` must be ``"int8"`` and no representative data is needed:
+            the ranges come from training).
+        path: the ``.tflite`` file to write; its folder must exist and be writable.
+        quantization: ``None`` (float32), ``"float16"`` (fp16 weights), ``"dynamic"`` (int8
+            weights, float activations) or ``"int8"`` (weights and activations; every tensor
+            inside the graph is integer).
+        representative_data: for ``"int8"`` post-training quantization: a TFDS name (images
+            preprocessed as for the model, see :func:`representative_dataset`), a
+            ``tf.data.Dataset`` or any iterable of image batches ``(B, H, W, C)`` (or of
+            ``(images, labels)``), preprocessed as the model expects.
+        representative_samples: how many images calibrate the activation ranges.
+        io_type: the input and output type of an ``"int8"`` model: ``"float32"`` (quantize
+            inside the model; what MediaPipe Tasks wants), ``"int8"`` or ``"uint8"``.
+        metadata: an :class:`~keras_lightnets.deploy.ImageClassifierMetadata` to embed
+            (labels, normalization, names) so Android apps load the file as is.
+
+    Raises:
+        ValueError / TypeError: a bad argument, before any conversion.
+        TFLiteExportError: the model needs non-built-in ops, or an INT8 result is not fully integer.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}, got {quantization!r}")
+    if io_type not in IO_TYPES:
+        raise ValueError(f"`io_type` must be one of {IO_TYPES}, got {io_type!r}")
+    if io_type != "float32" and quantization != "int8":
+        raise ValueError(f"`io_type={io_type!r}` needs quantization='int8', got quantization={quantization!r}")
+    if isinstance(representative_samples, bool) or not isinstance(representative_samples, int):
+        raise TypeError(f"`representative_samples` must be an int, got {representative_samples!r}")
+    if representative_samples < 1:
+        raise ValueError(f"`representative_samples` must be >= 1, got {representative_samples}")
+    from keras_lightnets.deploy.qat import is_quantize_aware
+
+    model = _load_if_path(model)
+    if not _is_model(model):
+        raise TypeError(f"`model` must be a Keras model, a .keras path or a quantize_aware() model, got {model!r}")
+    qat = is_quantize_aware(model)
+    if qat and quantization != "int8":
+        raise ValueError(
+            f"a quantization-aware model converts to quantization='int8' only, got quantization={quantization!r}"
+        )
+    if quantization == "int8" and not qat and representative_data is None:
+        raise ValueError(
+            "quantization='int8' post-training quantization needs `representative_data` (a TFDS name such as "
+            "'lightnets_digits', a tf.data.Dataset or batches of preprocessed images) to calibrate activation "
+            "ranges; or pass a quantize_aware() model"
+        )
+    if representative_data is not None and quantization != "int8":
+        raise ValueError(f"`representative_data` is only used with quantization='int8', got {quantization!r}")
+    path = _check_output_path(path)
+    input_shape = _image_input_shape(model)
+    if metadata is not None:
+        from keras_lightnets.deploy.metadata import ImageClassifierMetadata
+
+        if not isinstance(metadata, ImageClassifierMetadata):
+            raise TypeError(f"`metadata` must be an ImageClassifierMetadata, got {type(metadata).__name__}")
+        classes = model.output_shape[-1]
+        if len(metadata.labels) != classes:
+            raise ValueError(f"`metadata` has {len(metadata.labels)} labels but the model has {classes} outputs")
+    representative = None
+    if quantization == "int8" and not qat:
+        representative = _representative_batches(representative_data, model, input_shape, representative_samples)
+
+    converter = _converter(model, input_shape)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if representative is not None:
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if io_type != "float32":
+        converter.inference_input_type = converter.inference_output_type = getattr(tf, io_type)
+    content = _convert(converter)
+
+    summary = inspect_tflite(content)
+    if not summary.builtin_only:
+        raise TFLiteExportError(f"the converted model uses non-built-in operators {summary.custom_operators}")
+    if quantization == "int8" and not summary.fully_integer:
+        raise TFLiteExportError(
+            f"the INT8 model is not fully integer: float tensors inside the graph: "
+            f"{list(summary.float_tensors_inside[:10])}"
+        )
+    if metadata is not None:
+        from keras_lightnets.deploy.metadata import embed_metadata
+
+        content = embed_metadata(content, metadata)
+        summary = inspect_tflite(content)
+    atomic_write_bytes(path, content)
+    return ExportResult(path=path, quantization=quantization, io_type=io_type, summary=summary, metadata=metadata)

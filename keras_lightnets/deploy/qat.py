@@ -1,0 +1,102 @@
+"""Quantization-aware training (QAT) for Keras 3 models, through tensorflow-model-optimization.
+
+    qat_model = quantize_aware(model)           # a tf_keras model with fake-quant nodes
+    fit_quantize_aware(qat_model, epochs=2)     # fine-tune with the model family's recipe
+    export_tflite(qat_model, "model.tflite", quantization="int8")   # no representative data
+
+tfmot accepts only tf_keras models, so :func:`quantize_aware` builds the model's tf_keras
+twin (:func:`~keras_lightnets.deploy.twin.to_tf_keras`: same layer names, weights copied,
+equal outputs), annotates every layer — with tfmot's default 8-bit configs where tfmot has
+one, with ours (:mod:`.quantize_configs`) for squeeze-excite ``Multiply``, our custom
+layers and the activations tfmot refuses — and applies tfmot's default 8-bit scheme
+(BatchNorm folded into the convolutions, per-channel weights, fused ReLU/ReLU6).
+"""
+
+import tensorflow_model_optimization as tfmot
+import tf_keras
+
+from keras_lightnets.deploy.quantize_configs import (
+    ACTIVATIONS_WITH_FIXED_RANGE,
+    NoOpQuantizeConfig,
+    OutputQuantizeConfig,
+    custom_objects,
+)
+from keras_lightnets.deploy.twin import UnsupportedLayerError, to_tf_keras
+from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinStochasticDepth
+
+__all__ = ["is_quantize_aware", "is_tf_keras_model", "quantize_aware", "quantize_scope"]
+
+_annotate_layer = tfmot.quantization.keras.quantize_annotate_layer
+_REGISTRY = tfmot.quantization.keras.default_8bit.Default8BitQuantizeRegistry()
+# Activations tfmot's own Activation config handles (tf_keras names silu "swish").
+_TFMOT_ACTIVATIONS = ("relu", "swish", *ACTIVATIONS_WITH_FIXED_RANGE)
+
+
+def quantize_scope():
+    """tfmot's ``quantize_scope`` with our configs and twin layers (needed to load a saved QAT model)."""
+    return tfmot.quantization.keras.quantize_scope(custom_objects())
+
+
+def _activation_name(layer):
+    return getattr(layer.activation, "__name__", str(layer.activation))
+
+
+def _annotate(layer):
+    """Annotates one twin layer for quantization, with our config where tfmot has none."""
+    if isinstance(layer, tf_keras.layers.InputLayer):
+        return layer
+    if isinstance(layer, tf_keras.layers.Multiply | TwinPartialResidualAdd):
+        return _annotate_layer(layer, OutputQuantizeConfig())
+    if isinstance(layer, TwinStochasticDepth):
+        return _annotate_layer(layer, NoOpQuantizeConfig())
+    if isinstance(layer, tf_keras.layers.Activation):
+        name = _activation_name(layer)
+        if name in _TFMOT_ACTIVATIONS:
+            return _annotate_layer(layer)
+        return _annotate_layer(layer, OutputQuantizeConfig())
+    # BatchNormalization has no config of its own: tfmot's transforms fold it into the
+    # convolution before it (a BN elsewhere fails in quantize_apply, reported below).
+    if not isinstance(layer, tf_keras.layers.BatchNormalization) and not _REGISTRY.supports(layer):
+        raise UnsupportedLayerError(
+            f"layer {layer.name!r} ({type(layer).__name__}) is not supported by quantization-aware training: "
+            "tensorflow-model-optimization has no 8-bit config for it and keras_lightnets supplies configs only "
+            "for Multiply, Activation, StochasticDepth and PartialResidualAdd"
+        )
+    return _annotate_layer(layer)
+
+
+def is_quantize_aware(model):
+    """Whether ``model`` is a tf_keras model made by :func:`quantize_aware` (it holds fake-quant wrappers)."""
+    return isinstance(model, tf_keras.Model) and any(
+        isinstance(layer, tfmot.quantization.keras.QuantizeWrapper)  # QuantizeWrapperV2 derives from it
+        for layer in model.layers
+    )
+
+
+def quantize_aware(model):
+    """A trainable quantization-aware (fake-quantized INT8) tf_keras model of the Keras 3 ``model``.
+
+    The result has ``model``'s weights and layer names (wrapped as ``quant_<name>``), and
+    trains with :func:`~keras_lightnets.deploy.fit_quantize_aware` (or any tf_keras
+    ``compile``/``fit``). Convert it with ``export_tflite(qat_model, path,
+    quantization="int8")``: the ranges learned in training replace representative data.
+
+    Raises:
+        TypeError: ``model`` is not a Keras 3 functional model.
+        UnsupportedLayerError: a layer has no tf_keras twin or no 8-bit config (its name is in
+            the message), before any quantization work.
+    """
+    twin = to_tf_keras(model)
+    annotated = tf_keras.models.clone_model(twin, clone_function=_annotate)
+    # clone_model re-creates layers: the weights come back from the twin by layer order.
+    annotated.set_weights(twin.get_weights())
+    with quantize_scope():
+        try:
+            return tfmot.quantization.keras.quantize_apply(annotated)
+        except (ValueError, RuntimeError) as error:
+            raise UnsupportedLayerError(f"quantization-aware training cannot handle this model: {error}") from error
+
+
+def is_tf_keras_model(model):
+    """Whether ``model`` is a tf_keras (Keras 2) model, such as the twin or a QAT model."""
+    return isinstance(model, tf_keras.Model)

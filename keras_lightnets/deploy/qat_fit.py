@@ -1,0 +1,179 @@
+"""``fit_quantize_aware``: fine-tune a quantization-aware model with its family's training recipe.
+
+The QAT model is a tf_keras model (tfmot's requirement), so it cannot go through
+:func:`keras_lightnets.training.fit`, which compiles Keras 3 objects. This function uses the
+same pieces instead: the family's :class:`~keras_lightnets.training.Recipe` (optimizer,
+schedule, weight decay with the same exclusions, label smoothing), the same TFDS input
+pipeline and preprocessing, and the same optimizer and schedule builders, given
+``tf_keras`` as the Keras module.
+
+What differs from a from-scratch run, as in the QAT literature (Jacob et al. 2018; TF Model
+Garden's QAT configs): the model starts from trained weights, so the peak learning rate is
+the recipe's times ``learning_rate_scale`` (default 0.1), there is no warm-up and no EMA
+(the fake-quant ranges are themselves moving averages), and a few epochs are enough.
+"""
+
+import time
+from dataclasses import dataclass, replace
+
+import tensorflow as tf
+import tf_keras
+
+from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
+from keras_lightnets.deploy.preprocessing import has_input_normalization
+from keras_lightnets.registry import get_entry
+from keras_lightnets.training import inputs
+from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+from keras_lightnets.training.recipes import Recipe, get_recipe, scaled_learning_rate
+
+__all__ = ["DEFAULT_QAT_EPOCHS", "QATFitResult", "fit_quantize_aware"]
+
+DEFAULT_QAT_EPOCHS = 2
+DEFAULT_LEARNING_RATE_SCALE = 0.1
+
+
+@dataclass
+class QATFitResult:
+    """``history``: Keras's per-epoch metrics; ``metrics``: the final model on the validation split."""
+
+    model: object
+    history: dict
+    metrics: dict
+    seconds_per_epoch: float
+    recipe: Recipe
+    learning_rate: float
+
+
+def _ends_in_softmax(model):
+    last = model.layers[-1]
+    inner = getattr(last, "layer", last)  # tfmot wraps layers in QuantizeWrapperV2
+    activation = inner.get_config().get("activation")
+    return activation == "softmax" or type(inner).__name__ == "Softmax"
+
+
+def _decay_exclusions(model, recipe):
+    """BatchNorm parameters and biases (and depthwise kernels unless the recipe decays them), by variable name.
+
+    Inside tfmot's wrappers the layer types are hidden, and BatchNorm is folded into the
+    convolution's wrapper, so the variables are told apart by their names.
+    """
+    spared = ("bias", "gamma", "beta") + (() if recipe.decay_depthwise else ("depthwise_kernel",))
+    return [v for v in model.trainable_variables if any(part in v.name for part in spared)]
+
+
+def _positive_int(name, value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+def fit_quantize_aware(
+    qat_model,
+    *,
+    dataset=BUNDLED_DATASET,
+    epochs=DEFAULT_QAT_EPOCHS,
+    batch_size=None,
+    image_size=None,
+    recipe="default",
+    learning_rate=None,
+    learning_rate_scale=DEFAULT_LEARNING_RATE_SCALE,
+    steps_per_epoch=None,
+    validation_split="auto",
+    preset=None,
+    data_dir=None,
+    seed=None,
+    verbose=1,
+):
+    """Fine-tunes ``qat_model`` (from :func:`~keras_lightnets.deploy.quantize_aware`) on ``dataset``.
+
+    Args:
+        qat_model: a quantization-aware model; its name (the Keras model's, e.g.
+            ``"rexnet_100"``) picks the family's recipe and preprocessing when registered.
+        dataset, image_size, batch_size, preset, data_dir, steps_per_epoch, validation_split:
+            as in :func:`keras_lightnets.training.fit` (image size defaults to the model's).
+        epochs: QAT epochs (default 2).
+        recipe: the family's recipe name ("default", "paper") or a ``Recipe``.
+        learning_rate: the peak rate; default the recipe's (linearly scaled to the batch)
+            times ``learning_rate_scale``.
+
+    Returns a :class:`QATFitResult`; the model is trained in place.
+    """
+    from keras_lightnets.deploy.qat import is_quantize_aware
+
+    if not is_quantize_aware(qat_model):
+        raise TypeError(
+            "`qat_model` must be a model from keras_lightnets.deploy.quantize_aware(); train Keras 3 models "
+            "with keras_lightnets.training.fit"
+        )
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("image_size", image_size)):
+        _positive_int(name, value)
+    _positive_int("steps_per_epoch", steps_per_epoch)
+    if not (isinstance(learning_rate_scale, int | float) and learning_rate_scale > 0):
+        raise ValueError(f"`learning_rate_scale` must be a number > 0, got {learning_rate_scale!r}")
+
+    model_name = inputs.normalization_model(qat_model.name)
+    family = get_entry(model_name).family if model_name else None
+    if not isinstance(recipe, Recipe):
+        recipe = get_recipe(family, recipe)
+    recipe = replace(recipe, epochs=epochs, warmup_epochs=0.0, ema=None)
+    global_batch = batch_size or recipe.batch_size
+
+    info = dataset_info(dataset, data_dir)
+    classes = qat_model.output_shape[-1]
+    if classes != info.num_classes:
+        raise ValueError(f"the model has {classes} outputs but {info.name} has {info.num_classes} classes")
+    image_size = image_size or inputs.default_image_size(info.name, model_name, qat_model)
+    preset = preset or inputs.default_preset(image_size)
+    steps_per_epoch = steps_per_epoch or max(1, num_examples(dataset, "train", data_dir) // global_batch)
+    if validation_split == "auto":
+        validation_split = inputs.default_eval_split(info.splits)
+    peak = (
+        learning_rate if learning_rate is not None else scaled_learning_rate(recipe, global_batch) * learning_rate_scale
+    )
+
+    if seed is not None:
+        tf_keras.utils.set_random_seed(seed)
+    schedule = build_schedule(recipe, peak, steps_per_epoch, epochs, keras_module=tf_keras)
+    optimizer = build_optimizer(
+        recipe, schedule, keras_module=tf_keras, exclusions=_decay_exclusions(qat_model, recipe)
+    )
+    metrics = [tf_keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if classes > 5:
+        metrics.append(tf_keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
+    qat_model.compile(
+        optimizer=optimizer,
+        loss=tf_keras.losses.CategoricalCrossentropy(
+            from_logits=not _ends_in_softmax(qat_model), label_smoothing=recipe.label_smoothing
+        ),
+        metrics=metrics,
+    )
+    data_kwargs = {"dataset": dataset, "image_size": image_size, "preset": preset, "data_dir": data_dir}
+    if has_input_normalization(qat_model):  # it normalizes inside: feed pixel / 255
+        data_kwargs.update(mean=0.0, std=1.0)
+    else:
+        data_kwargs["model"] = model_name
+    train = inputs.train_dataset(
+        tf.distribute.get_strategy(),
+        batch_size=global_batch,
+        randaugment=recipe.randaugment,
+        seed=seed,
+        **data_kwargs,
+    )
+    validation = (
+        inputs.eval_dataset(validation_split, batch_size=global_batch, **data_kwargs) if validation_split else None
+    )
+    started = time.perf_counter()
+    history = qat_model.fit(
+        train, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=validation, verbose=verbose
+    )
+    seconds_per_epoch = (time.perf_counter() - started) / epochs
+    final = {}
+    if validation is not None:
+        final = qat_model.evaluate(validation, verbose=0, return_dict=True)
+    return QATFitResult(
+        model=qat_model,
+        history=dict(history.history),
+        metrics=final,
+        seconds_per_epoch=seconds_per_epoch,
+        recipe=recipe,
+        learning_rate=peak,
+    )

@@ -1,0 +1,68 @@
+"""QuantizeConfigs for the layers tensorflow-model-optimization's 8-bit scheme lacks.
+
+tfmot's default registry knows convolutions, BatchNorm folding, ReLU, ``Add``,
+``Concatenate`` and pooling, but refuses ``Multiply`` (every squeeze-excite block, tfmot
+issue 733) and any custom layer. For those, the twin's layers are annotated with the
+configs below. They follow tfmot's own conventions for element-wise ops
+(``Default8BitOutputQuantizeConfig``): no weights, and the output is fake-quantized with a
+``MovingAverageQuantizer`` (8 bits, per tensor, asymmetric) so the TFLite converter finds a
+learned range for the op's int8 output.
+
+- ``Multiply`` (SE gating ``x * sigmoid(s)``) and :class:`TwinPartialResidualAdd`
+  (ReXNet's ``y + pad(x)``): output quantized, like tfmot's ``Add``.
+- :class:`TwinStochasticDepth`: the identity at inference, so nothing to quantize: its
+  output keeps the range of its input.
+- ``Activation`` layers with an activation tfmot's config refuses (``hard_sigmoid``,
+  ``gelu``, ``elu``, ``hard_swish``): output quantized; sigmoid and softmax stay without an
+  output quantizer, because TFLite gives LOGISTIC and SOFTMAX fixed int8 output ranges.
+"""
+
+import tensorflow_model_optimization as tfmot
+
+__all__ = ["ACTIVATIONS_WITH_FIXED_RANGE", "NoOpQuantizeConfig", "OutputQuantizeConfig", "custom_objects"]
+
+_quantizers = tfmot.quantization.keras.quantizers
+
+# TFLite fixes the int8 output range of these ops (LOGISTIC: [0, 1), SOFTMAX: [0, 1)).
+ACTIVATIONS_WITH_FIXED_RANGE = ("sigmoid", "softmax", "linear")
+
+
+class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+    """No weights to quantize; the layer's output fake-quantized to 8 bits (per tensor, asymmetric)."""
+
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return [_quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+
+    def get_config(self):
+        return {}
+
+
+class NoOpQuantizeConfig(OutputQuantizeConfig):
+    """Nothing quantized: for layers that are the identity at inference (stochastic depth)."""
+
+    def get_output_quantizers(self, layer):
+        return []
+
+
+def custom_objects():
+    """The names ``tfmot.quantization.keras.quantize_scope`` needs to rebuild an annotated twin."""
+    from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinStochasticDepth
+
+    return {
+        "OutputQuantizeConfig": OutputQuantizeConfig,
+        "NoOpQuantizeConfig": NoOpQuantizeConfig,
+        "TwinPartialResidualAdd": TwinPartialResidualAdd,
+        "TwinStochasticDepth": TwinStochasticDepth,
+    }

@@ -1,0 +1,117 @@
+"""What is inside a ``.tflite`` file: operators, tensor types, inputs and outputs.
+
+Read straight from the flatbuffer with the TFLite schema that TensorFlow ships (no
+interpreter, so no delegate rewrites the graph), for the checks that matter on a phone:
+built-in operators only (no Flex/``SELECT_TF_OPS``, no custom ops) and, for an INT8 model,
+no float tensor inside the graph.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
+
+__all__ = ["TFLiteSummary", "inspect_tflite", "read_tflite_bytes"]
+
+_BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+_TENSOR_TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
+_INTEGER_TYPES = {"int8", "uint8", "int16", "int32", "int64"}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple
+    dtype: str
+    scale: float | None = None
+    zero_point: int | None = None
+
+
+@dataclass(frozen=True)
+class TFLiteSummary:
+    """The facts :func:`inspect_tflite` reads from a model.
+
+    ``operators``: op names in graph order (custom ops as ``CUSTOM:<name>``, Flex ops start
+    with ``Flex``); ``float_tensors_inside``: float tensors other than the graph's inputs
+    and outputs; empty for a fully integer model.
+    """
+
+    size_bytes: int
+    operators: tuple
+    inputs: tuple
+    outputs: tuple
+    tensor_types: dict
+    float_tensors_inside: tuple
+    custom_operators: tuple
+
+    @property
+    def builtin_only(self):
+        return not self.custom_operators
+
+    @property
+    def fully_integer(self):
+        return not self.float_tensors_inside and any(t in _INTEGER_TYPES for t in self.tensor_types)
+
+
+def read_tflite_bytes(path_or_bytes):
+    """The bytes of a ``.tflite`` given as a path or as bytes, checked to be a TFLite flatbuffer."""
+    if isinstance(path_or_bytes, bytes | bytearray):
+        content = bytes(path_or_bytes)
+    elif isinstance(path_or_bytes, str | Path):
+        path = Path(path_or_bytes)
+        if not path.is_file():
+            raise FileNotFoundError(f"no TFLite file at {str(path)!r}")
+        content = path.read_bytes()
+    else:
+        raise TypeError(f"expected a path or the bytes of a .tflite file, got {type(path_or_bytes).__name__}")
+    if content[4:8] != b"TFL3":
+        raise ValueError("not a TFLite model: the flatbuffer identifier 'TFL3' is missing")
+    return content
+
+
+def _tensor_info(tensor):
+    quantization = tensor.quantization
+    scale = zero_point = None
+    if quantization is not None and quantization.scale is not None and len(quantization.scale) == 1:
+        scale, zero_point = float(quantization.scale[0]), int(quantization.zeroPoint[0])
+    name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
+    shape = tuple(int(d) for d in (tensor.shape if tensor.shape is not None else ()))
+    return TensorInfo(name, shape, _TENSOR_TYPE_NAMES[tensor.type], scale, zero_point)
+
+
+def inspect_tflite(path_or_bytes):
+    """A :class:`TFLiteSummary` of the ``.tflite`` at ``path_or_bytes`` (a path or the file's bytes)."""
+    content = read_tflite_bytes(path_or_bytes)
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    subgraph = model.subgraphs[0]
+    tensors = [_tensor_info(t) for t in subgraph.tensors]
+    opcode_names = []
+    for opcode in model.operatorCodes:
+        code = max(opcode.builtinCode, opcode.deprecatedBuiltinCode)
+        if code == schema.BuiltinOperator.CUSTOM:
+            custom = opcode.customCode.decode() if isinstance(opcode.customCode, bytes) else opcode.customCode
+            opcode_names.append(custom if custom.startswith("Flex") else f"CUSTOM:{custom}")
+        else:
+            opcode_names.append(_BUILTIN_NAMES.get(code, f"BUILTIN_{code}"))
+    operators = tuple(opcode_names[op.opcodeIndex] for op in subgraph.operators)
+
+    # Float is allowed only at the graph's own inputs and outputs (a float-I/O INT8 model
+    # quantizes its input and dequantizes its output); a float op hidden between a
+    # DEQUANTIZE and a QUANTIZE inside the graph is reported.
+    boundary = set(np.asarray(subgraph.inputs).tolist()) | set(np.asarray(subgraph.outputs).tolist())
+    float_inside = tuple(
+        t.name for index, t in enumerate(tensors) if t.dtype.startswith("float") and index not in boundary
+    )
+    types = {}
+    for t in tensors:
+        types[t.dtype] = types.get(t.dtype, 0) + 1
+    return TFLiteSummary(
+        size_bytes=len(content),
+        operators=operators,
+        inputs=tuple(tensors[i] for i in np.asarray(subgraph.inputs).tolist()),
+        outputs=tuple(tensors[i] for i in np.asarray(subgraph.outputs).tolist()),
+        tensor_types=types,
+        float_tensors_inside=float_inside,
+        custom_operators=tuple(sorted({n for n in operators if n.startswith(("Flex", "CUSTOM:"))})),
+    )

@@ -1,0 +1,59 @@
+"""Small models and data for the deploy tests (imported by name: never import conftest)."""
+
+import keras
+import numpy as np
+
+from keras_lightnets.data import make_dataset
+
+# One variant of each registered family, small enough for the suite.
+FAMILY_VARIANTS = ("mobilenetv1_025", "mobilenetv2_035", "rexnet_100", "rexnet_lite_100", "squeezenet1_1")
+TEST_SIZE = 32
+
+
+def randomize_batchnorm(model, seed=0):
+    """Non-trivial BatchNorm statistics, so folding and copying mistakes show in the outputs."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
+                    rng.normal(0, 0.1, beta.shape).astype("float32"),
+                    rng.normal(0, 0.1, mean.shape).astype("float32"),
+                    rng.uniform(0.5, 1.5, variance.shape).astype("float32"),
+                ]
+            )
+    return model
+
+
+def tiny_classifier(classes=10, name="tiny_cnn"):
+    """Conv-BN-ReLU x3 + SE-style gate + GAP + Dense (logits): trains to >80 % on the digits in seconds."""
+    inputs = keras.Input((TEST_SIZE, TEST_SIZE, 3), name="input")
+    x = inputs
+    for index, filters in enumerate((16, 32, 64)):
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{index}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
+        x = keras.layers.ReLU(6.0, name=f"relu{index}")(x)
+    gate = keras.layers.GlobalAveragePooling2D(keepdims=True, name="se_pool")(x)
+    gate = keras.layers.Conv2D(64, 1, activation="sigmoid", name="se_gate")(gate)
+    x = keras.layers.Multiply(name="se")([x, gate])
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def unit_range_test_images(count=64):
+    """``count`` bundled test images as ``pixel / 255`` and their labels, in evaluation order."""
+    data = make_dataset(
+        "lightnets_digits",
+        "test",
+        image_size=TEST_SIZE,
+        batch_size=count,
+        training=False,
+        preset="cifar",
+        mean=0.0,
+        std=1.0,
+    )
+    images, labels = next(iter(data.as_numpy_iterator()))
+    return images, labels.argmax(-1)

@@ -1,0 +1,45 @@
+"""Accuracy that holds after conversion: the QAT Keras model and its INT8 file agree; LiteRT evaluation."""
+
+import numpy as np
+from deploy_helpers import unit_range_test_images
+
+from keras_lightnets.data import make_dataset
+from keras_lightnets.deploy import evaluate_tflite, export_tflite, read_metadata
+
+
+def _qat_keras_predictions(qat_model):
+    data = make_dataset(
+        "lightnets_digits", "test", image_size=32, batch_size=64, training=False, preset="cifar", mean=0.0, std=1.0
+    )
+    return np.concatenate([qat_model(images, training=False).numpy().argmax(-1) for images, _ in data])
+
+
+def test_qat_keras_and_int8_tflite_agree_on_99_percent(trained_tiny, tiny_qat):
+    float_model, float_accuracy = trained_tiny
+    qat_model, path = tiny_qat
+    assert float_accuracy > 0.8  # a model that learned, so agreement is meaningful
+    result = evaluate_tflite(path, "lightnets_digits", split="test", return_predictions=True, verbose=False)
+    assert result["num_examples"] == 355
+    agreement = (result["predictions"] == _qat_keras_predictions(qat_model)).mean()
+    assert agreement >= 0.99, agreement
+    assert result["accuracy"] >= float_accuracy - 0.05  # QAT-INT8 close to FP32 after one QAT epoch
+
+
+def test_evaluate_tflite_matches_keras_on_a_float_file(trained_tiny, tmp_path):
+    float_model, float_accuracy = trained_tiny
+    path = export_tflite(float_model, tmp_path / "float.tflite").path  # no metadata: say how to normalize
+    result = evaluate_tflite(
+        path, "lightnets_digits", mean=0.0, std=1.0, threads=2, return_predictions=True, verbose=False
+    )
+    images, labels = unit_range_test_images(64)
+    assert np.array_equal(result["labels"][:64], labels)  # same images, same order
+    assert abs(result["accuracy"] - float_accuracy) <= 1 / 355
+    assert result["threads"] == 2 and 0 <= result["top5"] <= 1 and result["top5"] >= result["accuracy"]
+
+
+def test_evaluate_tflite_uses_the_embedded_normalization(tiny_qat):
+    _, path = tiny_qat
+    metadata = read_metadata(path)
+    assert tuple(metadata["mean"]) == (0.0,) and tuple(metadata["std"]) == (255.0,)
+    limited = evaluate_tflite(path, limit=50, verbose=False)
+    assert limited["num_examples"] == 50

@@ -1,0 +1,38 @@
+"""QAT (a short fit) -> INT8 TFLite for one variant of each family: fully integer, built-in ops, runs in LiteRT."""
+
+import numpy as np
+import pytest
+from deploy_helpers import FAMILY_VARIANTS, TEST_SIZE
+
+import keras_lightnets as kl
+from keras_lightnets.deploy import (
+    export_tflite,
+    fit_quantize_aware,
+    inspect_tflite,
+    is_quantize_aware,
+    predict_tflite,
+    quantize_aware,
+)
+
+INTEGER_TYPES = {"int8", "int32"}
+
+
+@pytest.mark.parametrize("name", FAMILY_VARIANTS)
+def test_qat_to_int8_tflite(name, tmp_path):
+    model = kl.create_model(name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, classifier_activation=None)
+    qat_model = quantize_aware(model)
+    assert is_quantize_aware(qat_model)
+    result = fit_quantize_aware(qat_model, epochs=1, steps_per_epoch=2, batch_size=16, validation_split=None, verbose=0)
+    assert np.isfinite(result.history["loss"]).all()
+
+    exported = export_tflite(qat_model, tmp_path / f"{name}.tflite", quantization="int8")
+    summary = inspect_tflite(exported.path)
+    assert summary.float_tensors_inside == ()  # nothing float between the input QUANTIZE and output DEQUANTIZE
+    assert set(summary.tensor_types) - {"float32"} <= INTEGER_TYPES
+    assert {t.dtype for t in summary.inputs} == {"float32"} and summary.operators[0] == "QUANTIZE"
+    assert summary.operators[-1] == "DEQUANTIZE" and summary.builtin_only
+    assert {"CONV_2D"} <= set(summary.operators)
+
+    images = np.random.default_rng(0).random((2, TEST_SIZE, TEST_SIZE, 3), dtype=np.float32)
+    outputs = predict_tflite(exported.path, images)
+    assert outputs.shape == (2, 10) and np.isfinite(outputs).all()
