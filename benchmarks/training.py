@@ -28,10 +28,10 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _harness import environment, interleaved_medians, markdown_table, write_atomic  # noqa: E402
 from jpeg_digits import NAME as JPEG_DATASET  # noqa: E402
-from keras_lightnets.data import make_dataset  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import keras_lightnets  # noqa: E402
+from keras_lightnets.data import make_dataset  # noqa: E402
 
 PIPELINE_TARGET, TRAINING_TARGET = 3.0, 0.98
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "results"

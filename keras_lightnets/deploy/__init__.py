@@ -25,6 +25,7 @@ from keras_lightnets.deploy.export import (
 from keras_lightnets.deploy.interpreter import TFLiteRunner, evaluate_tflite, predict_tflite
 from keras_lightnets.deploy.metadata import ImageClassifierMetadata, embed_metadata, read_metadata
 from keras_lightnets.deploy.qat import is_quantize_aware, quantize_aware, quantize_scope
+from keras_lightnets.deploy.qat_calibration import calibrate_ranges
 from keras_lightnets.deploy.qat_fit import QATFitResult, fit_quantize_aware
 from keras_lightnets.deploy.tflite_file import TFLiteSummary, inspect_tflite
 from keras_lightnets.deploy.twin import UnsupportedLayerError, to_tf_keras
@@ -41,6 +42,7 @@ __all__ = [
     "TFLiteSummary",
     "UnsupportedLayerError",
     "benchmark_tflite",
+    "calibrate_ranges",
     "embed_metadata",
     "evaluate_tflite",
     "export_tflite",

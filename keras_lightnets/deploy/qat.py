@@ -17,12 +17,13 @@ import tf_keras
 
 from keras_lightnets.deploy.quantize_configs import (
     ACTIVATIONS_WITH_FIXED_RANGE,
+    LogisticOutputQuantizeConfig,
     NoOpQuantizeConfig,
     OutputQuantizeConfig,
     custom_objects,
 )
 from keras_lightnets.deploy.twin import UnsupportedLayerError, to_tf_keras
-from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinStochasticDepth
+from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinQuantizedSiLU, TwinStochasticDepth
 
 __all__ = ["is_quantize_aware", "is_tf_keras_model", "quantize_aware", "quantize_scope"]
 
@@ -51,6 +52,10 @@ def _annotate(layer):
         return _annotate_layer(layer, NoOpQuantizeConfig())
     if isinstance(layer, tf_keras.layers.Activation):
         name = _activation_name(layer)
+        if name == "sigmoid":
+            return _annotate_layer(layer, LogisticOutputQuantizeConfig())
+        if name == "swish":  # tf_keras's name for SiLU
+            return _annotate_layer(TwinQuantizedSiLU(name=layer.name), OutputQuantizeConfig())
         if name in _TFMOT_ACTIVATIONS:
             return _annotate_layer(layer)
         return _annotate_layer(layer, OutputQuantizeConfig())

@@ -21,6 +21,7 @@ import tf_keras
 
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
 from keras_lightnets.deploy.preprocessing import has_input_normalization
+from keras_lightnets.deploy.qat_calibration import calibrate_ranges
 from keras_lightnets.registry import get_entry
 from keras_lightnets.training import inputs
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
@@ -30,6 +31,7 @@ __all__ = ["DEFAULT_QAT_EPOCHS", "QATFitResult", "fit_quantize_aware"]
 
 DEFAULT_QAT_EPOCHS = 2
 DEFAULT_LEARNING_RATE_SCALE = 0.1
+DEFAULT_CALIBRATION_STEPS = 16
 
 
 @dataclass
@@ -78,6 +80,7 @@ def fit_quantize_aware(
     learning_rate_scale=DEFAULT_LEARNING_RATE_SCALE,
     steps_per_epoch=None,
     validation_split="auto",
+    calibration_steps=DEFAULT_CALIBRATION_STEPS,
     preset=None,
     data_dir=None,
     seed=None,
@@ -94,6 +97,9 @@ def fit_quantize_aware(
         recipe: the family's recipe name ("default", "paper") or a ``Recipe``.
         learning_rate: the peak rate; default the recipe's (linearly scaled to the batch)
             times ``learning_rate_scale``.
+        calibration_steps: batches of (unaugmented) training images that set the activation
+            ranges before fine-tuning (:func:`~keras_lightnets.deploy.calibrate_ranges`);
+            0 leaves tfmot's initial [-6, 6] ranges to its slow moving average.
 
     Returns a :class:`QATFitResult`; the model is trained in place.
     """
@@ -107,6 +113,8 @@ def fit_quantize_aware(
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("image_size", image_size)):
         _positive_int(name, value)
     _positive_int("steps_per_epoch", steps_per_epoch)
+    if isinstance(calibration_steps, bool) or not isinstance(calibration_steps, int) or calibration_steps < 0:
+        raise ValueError(f"`calibration_steps` must be an integer >= 0, got {calibration_steps!r}")
     if not (isinstance(learning_rate_scale, int | float) and learning_rate_scale > 0):
         raise ValueError(f"`learning_rate_scale` must be a number > 0, got {learning_rate_scale!r}")
 
@@ -158,6 +166,9 @@ def fit_quantize_aware(
         seed=seed,
         **data_kwargs,
     )
+    if calibration_steps:
+        calibration = inputs.eval_dataset("train", batch_size=global_batch, **data_kwargs)
+        calibrate_ranges(qat_model, calibration.as_numpy_iterator(), steps=calibration_steps)
     validation = (
         inputs.eval_dataset(validation_split, batch_size=global_batch, **data_kwargs) if validation_split else None
     )

@@ -13,18 +13,30 @@ learned range for the op's int8 output.
 - :class:`TwinStochasticDepth`: the identity at inference, so nothing to quantize: its
   output keeps the range of its input.
 - ``Activation`` layers with an activation tfmot's config refuses (``hard_sigmoid``,
-  ``gelu``, ``elu``, ``hard_swish``): output quantized; sigmoid and softmax stay without an
-  output quantizer, because TFLite gives LOGISTIC and SOFTMAX fixed int8 output ranges.
+  ``gelu``, ``elu``, ``hard_swish``): output quantized.
+- sigmoid (squeeze-excite gates) and the sigmoid inside SiLU (:class:`TwinQuantizedSiLU`):
+  fake-quantized to TFLite's fixed LOGISTIC output grid (:class:`LogisticOutputQuantizeConfig`),
+  so QAT trains with the rounding the INT8 kernel applies. Softmax keeps no quantizer (the
+  model's last op, dequantized straight away).
 """
 
 import tensorflow_model_optimization as tfmot
 
-__all__ = ["ACTIVATIONS_WITH_FIXED_RANGE", "NoOpQuantizeConfig", "OutputQuantizeConfig", "custom_objects"]
+__all__ = [
+    "ACTIVATIONS_WITH_FIXED_RANGE",
+    "LOGISTIC_MAX",
+    "LogisticOutputQuantizeConfig",
+    "NoOpQuantizeConfig",
+    "OutputQuantizeConfig",
+    "custom_objects",
+]
 
 _quantizers = tfmot.quantization.keras.quantizers
 
 # TFLite fixes the int8 output range of these ops (LOGISTIC: [0, 1), SOFTMAX: [0, 1)).
 ACTIVATIONS_WITH_FIXED_RANGE = ("sigmoid", "softmax", "linear")
+# The largest value of TFLite's int8 LOGISTIC output (scale 1/256, zero point -128).
+LOGISTIC_MAX = 255.0 / 256.0
 
 
 class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
@@ -49,6 +61,19 @@ class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         return {}
 
 
+class LogisticOutputQuantizeConfig(OutputQuantizeConfig):
+    """Output fake-quantized to TFLite's fixed int8 LOGISTIC range: scale 1/256, zero point -128.
+
+    TFLite's int8 LOGISTIC kernel always writes ``[0, 255/256]`` in steps of 1/256. Leaving a
+    sigmoid unquantized in the QAT model (tfmot's default) hides that rounding from training,
+    and in a network with a sigmoid in every block (squeeze-excite gates, SiLU) the INT8 file
+    then drifts away from the QAT Keras model; simulating it keeps the two in agreement.
+    """
+
+    def get_output_quantizers(self, layer):
+        return [_quantizers.FixedQuantizer(num_bits=8, init_min=0.0, init_max=LOGISTIC_MAX, narrow_range=False)]
+
+
 class NoOpQuantizeConfig(OutputQuantizeConfig):
     """Nothing quantized: for layers that are the identity at inference (stochastic depth)."""
 
@@ -58,10 +83,12 @@ class NoOpQuantizeConfig(OutputQuantizeConfig):
 
 def custom_objects():
     """The names ``tfmot.quantization.keras.quantize_scope`` needs to rebuild an annotated twin."""
-    from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinStochasticDepth
+    from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinQuantizedSiLU, TwinStochasticDepth
 
     return {
         "OutputQuantizeConfig": OutputQuantizeConfig,
+        "LogisticOutputQuantizeConfig": LogisticOutputQuantizeConfig,
+        "TwinQuantizedSiLU": TwinQuantizedSiLU,
         "NoOpQuantizeConfig": NoOpQuantizeConfig,
         "TwinPartialResidualAdd": TwinPartialResidualAdd,
         "TwinStochasticDepth": TwinStochasticDepth,

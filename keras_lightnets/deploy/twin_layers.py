@@ -11,7 +11,10 @@ tf_keras's own registry, so a QAT model saved with tf_keras loads back.
 import tensorflow as tf
 import tf_keras
 
-__all__ = ["TwinPartialResidualAdd", "TwinStochasticDepth"]
+__all__ = ["TwinPartialResidualAdd", "TwinQuantizedSiLU", "TwinStochasticDepth"]
+
+# The largest value of TFLite's int8 LOGISTIC output (scale 1/256, zero point -128).
+_LOGISTIC_MAX = 255.0 / 256.0
 
 
 @tf_keras.saving.register_keras_serializable(package="keras_lightnets")
@@ -47,3 +50,22 @@ class TwinPartialResidualAdd(tf_keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinQuantizedSiLU(tf_keras.layers.Layer):
+    """SiLU ``x * sigmoid(x)`` for QAT, with the sigmoid rounded as TFLite's int8 LOGISTIC does.
+
+    TFLite runs an int8 SiLU as LOGISTIC (fixed output grid: steps of 1/256 in [0, 255/256])
+    then MUL. Only :func:`~keras_lightnets.deploy.quantize_aware` puts this layer in place of
+    ``Activation("silu")`` (same name); the float twin keeps the exact activation.
+    """
+
+    def call(self, inputs):
+        gate = tf.quantization.fake_quant_with_min_max_args(
+            tf.sigmoid(inputs), min=0.0, max=_LOGISTIC_MAX, num_bits=8, narrow_range=False
+        )
+        return inputs * gate
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -43,3 +43,25 @@ def test_evaluate_tflite_uses_the_embedded_normalization(tiny_qat):
     assert tuple(metadata["mean"]) == (0.0,) and tuple(metadata["std"]) == (255.0,)
     limited = evaluate_tflite(path, limit=50, verbose=False)
     assert limited["num_examples"] == 50
+
+
+def test_calibration_sets_ranges_from_data_and_nothing_else(trained_tiny):
+    from deploy_helpers import unit_range_test_images
+
+    from keras_lightnets.deploy import calibrate_ranges, quantize_aware
+    from keras_lightnets.deploy.qat_calibration import is_range_variable
+
+    float_model, _ = trained_tiny
+    qat_model = quantize_aware(float_model)
+    ranges = {v.name: v.numpy() for v in qat_model.variables if v.name.endswith("output_max:0")}
+    assert ranges and all(np.allclose(value, 6.0) for value in ranges.values())  # tfmot's initial [-6, 6]
+    others = {v.name: v.numpy() for v in qat_model.variables if not is_range_variable(v)}
+    images, _ = unit_range_test_images(64)
+    assert calibrate_ranges(qat_model, [images[:32], images[32:]], steps=5) == 2
+    after = {v.name: v.numpy() for v in qat_model.variables}
+    # Every output range now comes from the data (a ReLU6 may legitimately reach 6).
+    unmoved = [name for name in ranges if np.allclose(after[name], 6.0) and "relu" not in name]
+    assert not unmoved and len(ranges) >= 5
+    assert all(np.array_equal(after[name], value) for name, value in others.items())  # BN stats untouched
+    relu6 = [v.numpy() for v in qat_model.variables if "relu" in v.name and v.name.endswith("_min:0")]
+    assert relu6 and all(value >= 0.0 for value in relu6)  # after ReLU6 nothing is negative
