@@ -12,6 +12,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from keras_lightnets.deploy.preprocessing import INPUT_NORMALIZATION_LAYER
 from keras_lightnets.deploy.tflite_file import read_tflite_bytes
 
 __all__ = ["TFLiteRunner", "evaluate_tflite", "predict_tflite"]
@@ -72,12 +73,19 @@ def predict_tflite(path_or_bytes, images, *, threads=None):
 
 
 def _normalization(content, model_name):
-    """mean/std in [0, 1] units for the data pipeline: the embedded metadata's, else the registry's."""
+    """mean/std in [0, 1] units for the data pipeline: the embedded metadata's, else the registry's.
+
+    A file without metadata whose graph starts with our ``input_normalization`` layer (its
+    tensor names are stored in the flatbuffer) takes ``pixel / 255``: normalizing it again with
+    the registry's statistics would silently ruin the accuracy.
+    """
     try:
         from keras_lightnets.deploy.metadata import read_metadata
 
         metadata = read_metadata(content)
     except (ImportError, ValueError):
+        if INPUT_NORMALIZATION_LAYER.encode() in content:
+            return {"mean": 0.0, "std": 1.0}
         return {"model": model_name}
     mean = tuple(float(m) / 255.0 for m in metadata["mean"])
     std = tuple(float(s) / 255.0 for s in metadata["std"])
@@ -103,7 +111,9 @@ def evaluate_tflite(
 
     Images are preprocessed by the package's evaluation pipeline at the file's input size,
     normalized with ``mean``/``std`` (``[0, 1]`` units) when given, else with the mean/std
-    embedded in the file's metadata, else the registered ``model_name``'s, else ImageNet's.
+    embedded in the file's metadata, else as ``pixel / 255`` for a model that normalizes
+    inside (:func:`with_input_normalization`), else the registered ``model_name``'s, else
+    ImageNet's.
     The interpreter uses ``threads`` threads (default: up to 4 cores).
 
     Returns a dict: ``accuracy``, ``top5``, ``num_examples``, ``seconds``, ``threads`` and,
