@@ -22,7 +22,9 @@ def test_qat_to_int8_tflite(name, tmp_path):
     model = kl.create_model(name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, classifier_activation=None)
     qat_model = quantize_aware(model)
     assert is_quantize_aware(qat_model)
-    result = fit_quantize_aware(qat_model, epochs=1, steps_per_epoch=2, batch_size=16, validation_split=None, verbose=0)
+    result = fit_quantize_aware(
+        qat_model, epochs=1, steps_per_epoch=1, batch_size=16, validation_split=None, calibration_steps=2, verbose=0
+    )
     assert np.isfinite(result.history["loss"]).all()
 
     exported = export_tflite(qat_model, tmp_path / f"{name}.tflite", quantization="int8")
