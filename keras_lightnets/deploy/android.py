@@ -26,6 +26,7 @@ from keras_lightnets.deploy.metadata import ImageClassifierMetadata
 from keras_lightnets.deploy.preprocessing import UNIT_RANGE_METADATA, with_input_normalization
 from keras_lightnets.registry import IMAGENET_MEAN, IMAGENET_STD, get_entry
 from keras_lightnets.training.evaluate import load_for_evaluation
+from keras_lightnets.training.fit import _package_version
 from keras_lightnets.training.inputs import normalization_model
 
 __all__ = ["AndroidExport", "classifier_metadata", "export_for_android", "imagenet_labels", "load_deployable"]
@@ -42,12 +43,6 @@ class AndroidExport:
     @property
     def path(self):
         return self.export.path
-
-
-def _package_version():
-    from keras_lightnets import __version__
-
-    return __version__
 
 
 def classifier_metadata(model, labels, *, version=None, description=None):

@@ -24,6 +24,7 @@ from keras_lightnets.deploy.preprocessing import has_input_normalization
 from keras_lightnets.deploy.qat_calibration import calibrate_ranges
 from keras_lightnets.registry import get_entry
 from keras_lightnets.training import inputs
+from keras_lightnets.training.fit import _check_positive_int
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
 from keras_lightnets.training.recipes import Recipe, get_recipe, scaled_learning_rate
 
@@ -61,11 +62,6 @@ def _decay_exclusions(model, recipe):
     """
     spared = ("bias", "gamma", "beta") + (() if recipe.decay_depthwise else ("depthwise_kernel",))
     return [v for v in model.trainable_variables if any(part in v.name for part in spared)]
-
-
-def _positive_int(name, value):
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
 
 
 def fit_quantize_aware(
@@ -111,8 +107,8 @@ def fit_quantize_aware(
             "with keras_lightnets.training.fit"
         )
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("image_size", image_size)):
-        _positive_int(name, value)
-    _positive_int("steps_per_epoch", steps_per_epoch)
+        _check_positive_int(name, value)
+    _check_positive_int("steps_per_epoch", steps_per_epoch)
     if isinstance(calibration_steps, bool) or not isinstance(calibration_steps, int) or calibration_steps < 0:
         raise ValueError(f"`calibration_steps` must be an integer >= 0, got {calibration_steps!r}")
     if not (isinstance(learning_rate_scale, int | float) and learning_rate_scale > 0):
