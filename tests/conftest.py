@@ -10,12 +10,38 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from reference_diffs import REFERENCE_DIFFS  # noqa: E402
 
+# Reference diffs reported by the tests, gathered from the test reports: under pytest-xdist the
+# tests run in worker processes, and only what travels in a report reaches this (the main) one.
+_REPORTED_DIFFS = []
+
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        # Prepare the bundled dataset once, here, before the workers start: two workers
+        # preparing it at the same time on first use would race on TFDS's final rename.
+        from keras_lightnets.data import dataset_info
+
+        dataset_info("lightnets_digits")
+
+
+@pytest.fixture(autouse=True)
+def _report_reference_diffs(request):
+    recorded = len(REFERENCE_DIFFS)
+    yield
+    for entry in REFERENCE_DIFFS[recorded:]:
+        request.node.user_properties.append(("reference_diff", tuple(entry)))
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        _REPORTED_DIFFS.extend(tuple(value) for key, value in report.user_properties if key == "reference_diff")
+
 
 def pytest_terminal_summary(terminalreporter):
-    if not REFERENCE_DIFFS:
+    if not _REPORTED_DIFFS:
         return
     terminalreporter.section("max abs difference to reference implementations")
-    for name, reference, diff in sorted(REFERENCE_DIFFS):
+    for name, reference, diff in sorted(_REPORTED_DIFFS):
         terminalreporter.write_line(f"{name:34s} vs {reference:40s} {diff:.2e}")
 
 

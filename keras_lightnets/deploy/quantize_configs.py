@@ -75,7 +75,8 @@ class LogisticOutputQuantizeConfig(OutputQuantizeConfig):
 
 
 class NoOpQuantizeConfig(OutputQuantizeConfig):
-    """Nothing quantized: for layers that are the identity at inference (stochastic depth)."""
+    """Nothing quantized: for layers that are the identity at inference (stochastic depth), and
+    element-wise ops whose ReLU the converter fuses into them (the ReLU's quantizer rounds once)."""
 
     def get_output_quantizers(self, layer):
         return []

@@ -7,6 +7,14 @@ import pytest
 from deploy_helpers import TEST_SIZE, tiny_classifier
 
 
+def pytest_collection_modifyitems(items):
+    # Under pytest-xdist (--dist loadgroup) the tests of the trained session model share one
+    # worker, so it is trained once rather than once per worker.
+    for item in items:
+        if {"trained_tiny", "tiny_qat"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("trained_tiny"))
+
+
 @pytest.fixture(autouse=True)
 def clear_session():
     """Overrides the suite-wide fixture: the session models below must outlive each test."""
