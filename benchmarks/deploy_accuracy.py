@@ -4,7 +4,10 @@ For each model (default ``rexnet_100``, ``mobilenetv2_100``, ``squeezenet1_1``):
 
 1. train it with ``keras_lightnets.training.fit`` on the bundled ``lightnets_digits`` (32x32,
    the family's default recipe, ``--epochs``, ``--seed``), into a temporary run folder
-   (or under ``--runs-dir``);
+   (or under ``--runs-dir``), then recompute its BatchNorm statistics from
+   ``--precise-bn-steps`` training batches (``recalibrate_batchnorm``, "precise BN"): with
+   keras.applications' BatchNorm momentum of 0.999, MobileNetV2's moving averages still
+   hold their initial values after a few hundred steps and it predicts one class;
 2. make the deployable float model (``deploy.android.load_deployable``: input ``pixel / 255``,
    normalization inside, softmax out) and export it to TFLite three ways, each with the
    Android metadata (labels, mean 0 / std 255): FP32; PTQ-INT8 (calibrated on
@@ -44,7 +47,7 @@ from keras_lightnets.data import dataset_info, make_dataset  # noqa: E402
 from keras_lightnets.deploy import evaluate_tflite, export_tflite, fit_quantize_aware, quantize_aware  # noqa: E402
 from keras_lightnets.deploy.android import classifier_metadata, load_deployable  # noqa: E402
 from keras_lightnets.deploy.report import keras_accuracy  # noqa: E402
-from keras_lightnets.training import fit  # noqa: E402
+from keras_lightnets.training import fit, recalibrate_batchnorm  # noqa: E402
 
 DATASET = "lightnets_digits"
 SPLIT = "test"
@@ -63,7 +66,13 @@ def parse_args(argv=None):
         default=list(DEFAULT_MODELS),
         help=f"registry names (default: {' '.join(DEFAULT_MODELS)})",
     )
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs of fit (default: 5)")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs of fit (default: 30)")
+    parser.add_argument(
+        "--precise-bn-steps",
+        type=int,
+        default=32,
+        help="training batches that recompute the BatchNorm statistics after fit (default: 32; 0: off)",
+    )
     parser.add_argument("--qat-epochs", type=int, default=2, help="quantization-aware fine-tuning epochs (default: 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of training and QAT (default: 0)")
     parser.add_argument("--representative-samples", type=int, default=200, help="PTQ calibration images (default: 200)")
@@ -81,6 +90,8 @@ def parse_args(argv=None):
     for option in ("epochs", "qat_epochs", "representative_samples"):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    if args.precise_bn_steps < 0:
+        parser.error("--precise-bn-steps must be at least 0")
     try:
         args.models = [keras_lightnets.get_entry(name).name for name in args.models]
     except ValueError as error:
@@ -92,9 +103,16 @@ def log(message):
     print(f"[deploy_accuracy] {message}", file=sys.stderr, flush=True)
 
 
+def unit_range_data(split, resolution):
+    """Unaugmented ``(pixel / 255, one-hot)`` batches of ``split``, in ``evaluate_tflite``'s order."""
+    return make_dataset(
+        DATASET, split, image_size=resolution, batch_size=64, training=False, preset="cifar", mean=0.0, std=1.0
+    )
+
+
 def keras_predictions(model):
     """Top-1 indices of a model taking ``pixel / 255`` on the test split, in ``evaluate_tflite``'s order."""
-    data = make_dataset(DATASET, SPLIT, image_size=32, batch_size=64, training=False, preset="cifar", mean=0.0, std=1.0)
+    data = unit_range_data(SPLIT, int(model.input_shape[1]))
     predictions, labels = [], []
     for images, one_hot in data.as_numpy_iterator():
         predictions.append(np.asarray(model(images, training=False)).argmax(-1))
@@ -127,6 +145,10 @@ def measure_model(name, args, work_dir):
     float_model, _ = load_deployable(str(run_dir))
     metadata = classifier_metadata(float_model, dataset_info(DATASET).class_names)
     resolution = int(float_model.input_shape[1])
+    fp32_keras_before_precise_bn = keras_accuracy(float_model, DATASET, SPLIT)
+    if args.precise_bn_steps:
+        train_images = unit_range_data("train", resolution).map(lambda images, labels: images)
+        recalibrate_batchnorm(float_model, train_images, steps=args.precise_bn_steps)
     fp32_keras = keras_accuracy(float_model, DATASET, SPLIT)
     fp32_keras_predictions, _ = keras_predictions(float_model)
 
@@ -173,6 +195,7 @@ def measure_model(name, args, work_dir):
         "resolution": resolution,
         "num_examples": int(len(labels)),
         "fit_final_accuracy": fitted.final_accuracy,
+        "fp32_keras_top1_before_precise_bn": fp32_keras_before_precise_bn,
         "fp32_keras_top1": fp32_keras,
         "fp32_tflite_top1": accuracies["fp32"],
         "ptq_int8_top1": accuracies["ptq_int8"],
@@ -218,7 +241,8 @@ def render_markdown(report):
         f"Python {env['python']}",
         f"- CPU count: {env['cpu_count']}; processor: {env['processor']}; platform: {env['platform']}",
         f"- Dataset `{settings['dataset']}` ({settings['split']} split, {report['num_examples']} images) at 32x32; "
-        f"`fit` with the family's default recipe for {settings['epochs']} epochs, seed {settings['seed']}; "
+        f"`fit` with the family's default recipe for {settings['epochs']} epochs, seed {settings['seed']}, then "
+        f"BatchNorm statistics recomputed from {settings['precise_bn_steps']} training batches (precise BN); "
         f"PTQ calibrated on {settings['representative_samples']} training images; QAT: `quantize_aware` + "
         f"`fit_quantize_aware` for {settings['qat_epochs']} epochs (family recipe, 0.1x rate).",
         "- Deployed model: input `pixel / 255`, normalization inside, softmax out, Android metadata embedded; "
@@ -231,6 +255,7 @@ def render_markdown(report):
     header = [
         "Model",
         "Resolution",
+        "FP32 top-1 before precise BN",
         "FP32 top-1",
         "PTQ-INT8 top-1",
         "QAT-INT8 top-1",
@@ -242,6 +267,7 @@ def render_markdown(report):
         [
             row["model"],
             f"{row['resolution']}x{row['resolution']}",
+            _pct(row["fp32_keras_top1_before_precise_bn"]),
             _pct(row["fp32_keras_top1"]),
             _pct(row["ptq_int8_top1"]),
             _pct(row["qat_int8_top1"]),
@@ -306,6 +332,7 @@ def main(argv=None):
             "dataset": DATASET,
             "split": SPLIT,
             "epochs": args.epochs,
+            "precise_bn_steps": args.precise_bn_steps,
             "qat_epochs": args.qat_epochs,
             "seed": args.seed,
             "representative_samples": args.representative_samples,

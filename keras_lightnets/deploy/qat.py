@@ -9,7 +9,9 @@ twin (:func:`~keras_lightnets.deploy.twin.to_tf_keras`: same layer names, weight
 equal outputs), annotates every layer — with tfmot's default 8-bit configs where tfmot has
 one, with ours (:mod:`.quantize_configs`) for squeeze-excite ``Multiply``, our custom
 layers and the activations tfmot refuses — and applies tfmot's default 8-bit scheme
-(BatchNorm folded into the convolutions, per-channel weights, fused ReLU/ReLU6).
+(BatchNorm folded into the convolutions, per-channel weights, fused ReLU/ReLU6). Where the
+converter fuses a ReLU into the ``MUL``/``ADD`` before it, that op's output is not rounded on
+its own, so the QAT model rounds exactly where the INT8 file does.
 """
 
 import tensorflow_model_optimization as tfmot

@@ -11,6 +11,7 @@ from keras_lightnets.training.callbacks import NonFiniteLossError
 from keras_lightnets.training.evaluate import evaluate
 from keras_lightnets.training.fit import FitResult, fit
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+from keras_lightnets.training.precise_bn import recalibrate_batchnorm
 from keras_lightnets.training.recipes import Recipe, get_recipe, list_recipes, scaled_learning_rate
 from keras_lightnets.training.run_dir import CheckpointError, RunDir, RunMismatchError
 from keras_lightnets.training.strategy import get_strategy
@@ -29,5 +30,6 @@ __all__ = [
     "get_recipe",
     "get_strategy",
     "list_recipes",
+    "recalibrate_batchnorm",
     "scaled_learning_rate",
 ]
