@@ -2,9 +2,9 @@
 
 For each model (default ``rexnet_100``, ``mobilenetv2_100``, ``squeezenet1_1``):
 
-1. train it with ``keras_lightnets.training.fit`` on the bundled ``lightnets_digits`` (32x32,
-   the family's default recipe, ``--epochs``, ``--seed``), into a temporary run folder
-   (or under ``--runs-dir``), then recompute its BatchNorm statistics from
+1. train it with ``keras_lightnets.training.fit`` on the bundled ``lightnets_digits`` (the
+   family's default recipe and its resolution: 32 px, SqueezeNet 64 px; ``--epochs``,
+   ``--seed``), into a temporary run folder (or under ``--runs-dir``), then recompute its BatchNorm statistics from
    ``--precise-bn-steps`` training batches (``recalibrate_batchnorm``, "precise BN"): with
    keras.applications' BatchNorm momentum of 0.999, MobileNetV2's moving averages still
    hold their initial values after a few hundred steps and it predicts one class;
@@ -12,7 +12,8 @@ For each model (default ``rexnet_100``, ``mobilenetv2_100``, ``squeezenet1_1``):
    normalization inside, softmax out) and export it to TFLite three ways, each with the
    Android metadata (labels, mean 0 / std 255): FP32; PTQ-INT8 (calibrated on
    ``--representative-samples`` training images); QAT-INT8 (``quantize_aware`` +
-   ``fit_quantize_aware`` for ``--qat-epochs`` with the family's recipe at 0.1x the rate);
+   ``fit_quantize_aware`` for ``--qat-epochs`` with the family's recipe at 0.1x the rate, then
+   precise BN on the QAT model where its BatchNorm averages are stale: MobileNetV2);
 3. measure top-1 on the test split: the FP32 Keras model, every ``.tflite`` with the LiteRT
    interpreter, and the QAT Keras (fake-quant) model, plus the agreement: the share of test
    images where the QAT Keras model's top-1 equals the QAT-INT8 TFLite file's.
@@ -240,11 +241,13 @@ def render_markdown(report):
         f"- TensorFlow {env['tensorflow']}, Keras {env['keras']}, keras_lightnets {env['keras_lightnets']}, "
         f"Python {env['python']}",
         f"- CPU count: {env['cpu_count']}; processor: {env['processor']}; platform: {env['platform']}",
-        f"- Dataset `{settings['dataset']}` ({settings['split']} split, {report['num_examples']} images) at 32x32; "
+        f"- Dataset `{settings['dataset']}` ({settings['split']} split, {report['num_examples']} images) at the "
+        "recipe's resolution (32 px; SqueezeNet's 64 px); "
         f"`fit` with the family's default recipe for {settings['epochs']} epochs, seed {settings['seed']}, then "
         f"BatchNorm statistics recomputed from {settings['precise_bn_steps']} training batches (precise BN); "
         f"PTQ calibrated on {settings['representative_samples']} training images; QAT: `quantize_aware` + "
-        f"`fit_quantize_aware` for {settings['qat_epochs']} epochs (family recipe, 0.1x rate).",
+        f"`fit_quantize_aware` for {settings['qat_epochs']} epochs (family recipe, 0.1x rate), then precise BN "
+        "on the QAT model where its BatchNorm averages are stale (momentum^steps > 5 %: MobileNetV2).",
         "- Deployed model: input `pixel / 255`, normalization inside, softmax out, Android metadata embedded; "
         "TFLite top-1 from the LiteRT interpreter (XNNPACK). FP32 top-1 is the Keras model's.",
         f"- Total run time: {report['total_s'] / 60:.1f} min.",
@@ -308,7 +311,7 @@ def render_markdown(report):
             "",
             f"Note: {', '.join(near_chance)} stayed near chance ({100 / report['num_classes']:.0f} % for "
             f"{report['num_classes']} classes) on the test split after {settings['epochs']} epochs of the default "
-            "recipe at 32 px and precise BN, so the quantization comparison says nothing there (a model that "
+            "recipe and precise BN, so the quantization comparison says nothing there (a model that "
             "predicts one class everywhere agrees with itself trivially). This is a training-recipe limit, not a "
             "deployment one; the recipes are not tuned here.",
         ]

@@ -132,9 +132,16 @@ def _add_train_parser(commands):
     )
     train.add_argument("model", help="registered model name, e.g. squeezenet1_1")
     train.add_argument("--dataset", default=None, help="TFDS dataset name (default: the bundled lightnets_digits)")
-    train.add_argument("--epochs", type=int, default=None, help="default: the recipe's (5 for 'default')")
+    train.add_argument(
+        "--epochs", type=int, default=None, help="default: the recipe's (5 for 'default', SqueezeNet's 15)"
+    )
     train.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the recipe's)")
-    train.add_argument("--image-size", type=int, default=None, help="default: 32 for the bundled data, else 224")
+    train.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="default: the recipe's (SqueezeNet: 64), 32 for the bundled data, else 224",
+    )
     train.add_argument("--strategy", choices=STRATEGIES, default="auto", help="tf.distribute strategy (default: auto)")
     train.add_argument("--output", default=None, help="output folder (default: runs/MODEL-DATASET)")
     train.add_argument("--recipe", default="default", help="'default' (small data) or 'paper' (published recipe)")

@@ -11,6 +11,14 @@ What differs from a from-scratch run, as in the QAT literature (Jacob et al. 201
 Garden's QAT configs): the model starts from trained weights, so the peak learning rate is
 the recipe's times ``learning_rate_scale`` (default 0.1), there is no warm-up and no EMA
 (the fake-quant ranges are themselves moving averages), and a few epochs are enough.
+Afterwards, when the fine-tuning was too short for a BatchNorm's moving averages to forget
+the float model's statistics, they are recomputed from the fine-tuned weights (precise BN,
+:func:`~keras_lightnets.training.recalibrate_batchnorm`): the convolutions move during QAT,
+while MobileNetV2's momentum of 0.999 keeps 91 % of its old averages over 90 steps. Measured
+on the bundled digits (30 + 2 epochs): MobileNetV2's QAT-INT8 top-1 92.11 % as trained,
+93.52 % recalibrated (FP32 93.80 %; freezing BatchNorm during QAT instead: 92.11 %). ReXNet's
+momentum of 0.9 has forgotten them after a few dozen steps; recalibrating it anyway gave
+98.31 % against 99.44 % as trained, so it is left alone.
 """
 
 import time
@@ -26,6 +34,7 @@ from keras_lightnets.registry import get_entry
 from keras_lightnets.training import inputs
 from keras_lightnets.training.fit import _check_positive_int
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+from keras_lightnets.training.precise_bn import batchnorm_memory, recalibrate_batchnorm
 from keras_lightnets.training.recipes import Recipe, get_recipe, scaled_learning_rate
 
 __all__ = ["DEFAULT_QAT_EPOCHS", "QATFitResult", "fit_quantize_aware"]
@@ -33,6 +42,9 @@ __all__ = ["DEFAULT_QAT_EPOCHS", "QATFitResult", "fit_quantize_aware"]
 DEFAULT_QAT_EPOCHS = 2
 DEFAULT_LEARNING_RATE_SCALE = 0.1
 DEFAULT_CALIBRATION_STEPS = 16
+DEFAULT_PRECISE_BN_STEPS = 32
+# Recalibrate when the moving averages still give more than this share to pre-QAT statistics.
+STALE_BATCHNORM_MEMORY = 0.05
 
 
 @dataclass
@@ -77,6 +89,7 @@ def fit_quantize_aware(
     steps_per_epoch=None,
     validation_split="auto",
     calibration_steps=DEFAULT_CALIBRATION_STEPS,
+    precise_bn_steps=DEFAULT_PRECISE_BN_STEPS,
     preset=None,
     data_dir=None,
     seed=None,
@@ -96,6 +109,10 @@ def fit_quantize_aware(
         calibration_steps: batches of (unaugmented) training images that set the activation
             ranges before fine-tuning (:func:`~keras_lightnets.deploy.calibrate_ranges`);
             0 leaves tfmot's initial [-6, 6] ranges to its slow moving average.
+        precise_bn_steps: batches of (unaugmented) training images whose average statistics
+            become every BatchNorm's moving mean/variance after fine-tuning, when the moving
+            averages still give more than 5 % to their pre-QAT values (``momentum ** steps``);
+            0 always keeps the moving averages of training.
 
     Returns a :class:`QATFitResult`; the model is trained in place.
     """
@@ -109,8 +126,9 @@ def fit_quantize_aware(
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("image_size", image_size)):
         _check_positive_int(name, value)
     _check_positive_int("steps_per_epoch", steps_per_epoch)
-    if isinstance(calibration_steps, bool) or not isinstance(calibration_steps, int) or calibration_steps < 0:
-        raise ValueError(f"`calibration_steps` must be an integer >= 0, got {calibration_steps!r}")
+    for name, value in (("calibration_steps", calibration_steps), ("precise_bn_steps", precise_bn_steps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"`{name}` must be an integer >= 0, got {value!r}")
     if not (isinstance(learning_rate_scale, int | float) and learning_rate_scale > 0):
         raise ValueError(f"`learning_rate_scale` must be a number > 0, got {learning_rate_scale!r}")
 
@@ -162,9 +180,9 @@ def fit_quantize_aware(
         seed=seed,
         **data_kwargs,
     )
+    unaugmented_train = inputs.eval_dataset("train", batch_size=global_batch, **data_kwargs)
     if calibration_steps:
-        calibration = inputs.eval_dataset("train", batch_size=global_batch, **data_kwargs)
-        calibrate_ranges(qat_model, calibration.as_numpy_iterator(), steps=calibration_steps)
+        calibrate_ranges(qat_model, unaugmented_train.as_numpy_iterator(), steps=calibration_steps)
     validation = (
         inputs.eval_dataset(validation_split, batch_size=global_batch, **data_kwargs) if validation_split else None
     )
@@ -173,6 +191,8 @@ def fit_quantize_aware(
         train, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=validation, verbose=verbose
     )
     seconds_per_epoch = (time.perf_counter() - started) / epochs
+    if precise_bn_steps and batchnorm_memory(qat_model, epochs * steps_per_epoch) > STALE_BATCHNORM_MEMORY:
+        recalibrate_batchnorm(qat_model, unaugmented_train.as_numpy_iterator(), steps=precise_bn_steps)
     final = {}
     if validation is not None:
         final = qat_model.evaluate(validation, verbose=0, return_dict=True)

@@ -23,6 +23,7 @@ def conv_bn_act(
     bn_epsilon=1e-5,
     bn_momentum=0.9,
     padding="symmetric",
+    kernel_initializer="glorot_uniform",
     name,
 ):
     """Conv2D (or DepthwiseConv2D) → BatchNormalization → activation.
@@ -47,6 +48,8 @@ def conv_bn_act(
             ``"same"`` (TensorFlow: extra row/column at the bottom/right),
             ``"bottom_right"`` (keras.applications MobileNet's stride-2
             depthwise padding) or ``"valid"``.
+        kernel_initializer: the convolution's (Keras's default unless the
+            reference initializes otherwise and training depends on it).
     """
     x, conv_padding = pad_for_conv(x, kernel_size, strides, padding, name=f"{name}_pad")
     if depthwise:
@@ -56,6 +59,7 @@ def conv_bn_act(
             padding=conv_padding,
             depth_multiplier=depth_multiplier,
             use_bias=use_bias,
+            depthwise_initializer=kernel_initializer,
             name=f"{name}_conv",
         )(x)
     else:
@@ -66,6 +70,7 @@ def conv_bn_act(
             padding=conv_padding,
             groups=groups,
             use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
             name=f"{name}_conv",
         )(x)
     if use_bn:

@@ -128,7 +128,8 @@ def fit(
             compiled here (its previous compile settings are replaced).
         dataset: a TFDS name; default the bundled offline digits.
         epochs, batch_size: default the recipe's. ``batch_size`` is the global batch.
-        image_size: default 32 for the bundled dataset, else the model's input size.
+        image_size: default a given model's fixed input size, else the recipe's (SqueezeNet's
+            default recipe: 64), else 32 for the bundled dataset, else the registry's input size.
         recipe: a recipe name for the model's family ("default", "paper") or a :class:`Recipe`.
         optimizer, learning_rate, momentum, weight_decay, warmup_epochs, label_smoothing,
             ema: override the recipe. Without ``learning_rate`` the recipe's rate is scaled
@@ -214,7 +215,7 @@ def fit(
         raise ValueError(
             f"the model has {given_model.output_shape[-1]} outputs but {info.name} has {info.num_classes} classes"
         )
-    image_size = image_size or inputs.default_image_size(info.name, model_name, given_model)
+    image_size = image_size or inputs.default_image_size(info.name, model_name, given_model, recipe)
     preset = preset or inputs.default_preset(image_size)
     train_examples = num_examples(dataset, "train", data_dir)
     if validation_split == "auto":

@@ -26,10 +26,16 @@ __all__ = [
 SMALL_IMAGE_SIZE = 64
 
 
-def default_image_size(dataset, model_name=None, model=None):
-    """32 for the bundled dataset, else a given model's static input size, else the registry's input size, else 224."""
+def default_image_size(dataset, model_name=None, model=None, recipe=None):
+    """The training resolution.
+
+    A given model's static input size, else the recipe's ``image_size``, else 32 for the
+    bundled dataset, else the registry's input size, else 224.
+    """
     if model is not None and model.input_shape[1] is not None:
         return int(model.input_shape[1])
+    if recipe is not None and recipe.image_size is not None:
+        return recipe.image_size
     if dataset == BUNDLED_DATASET:
         return 32
     if model_name is not None and normalization_model(model_name):

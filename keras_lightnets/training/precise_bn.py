@@ -16,15 +16,29 @@ import itertools
 
 import keras
 
-__all__ = ["recalibrate_batchnorm"]
+__all__ = ["batchnorm_memory", "recalibrate_batchnorm"]
+
+
+def _is_batchnorm(layer):
+    # Keras 3's BatchNormalization, and tf_keras's inside a quantization-aware model (this
+    # module does not import tf_keras: the two share these attribute names).
+    return isinstance(layer, keras.layers.BatchNormalization) or (
+        type(layer).__name__ == "BatchNormalization" and hasattr(layer, "moving_variance")
+    )
 
 
 def _batchnorm_layers(model):
-    found = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            found.append(layer)
-    return found
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True) if _is_batchnorm(layer)]
+
+
+def batchnorm_memory(model, steps):
+    """What a BatchNorm's moving averages still owe to their values of ``steps`` steps ago.
+
+    The largest ``momentum ** steps`` over the model's BatchNorm layers (0.0 without any).
+    Over 90 steps MobileNetV2's momentum 0.999 keeps 91 %: its averages describe the weights of
+    before. ReXNet's 0.9 keeps 0.008 %: they describe the current weights.
+    """
+    return max((float(layer.momentum) ** steps for layer in _batchnorm_layers(model)), default=0.0)
 
 
 def recalibrate_batchnorm(model, batches, *, steps=32):
@@ -35,7 +49,8 @@ def recalibrate_batchnorm(model, batches, *, steps=32):
     variable is restored afterwards.
 
     Args:
-        model: a Keras 3 model.
+        model: a Keras 3 model, or a quantization-aware tf_keras model from
+            :func:`keras_lightnets.deploy.quantize_aware` (its fake-quant ranges are restored too).
         batches: an iterable of input batches (arrays or tensors), e.g. a ``tf.data``
             dataset of images; ``(images, labels)`` pairs are accepted and the labels ignored.
         steps: how many batches to average (at most what ``batches`` holds).

@@ -114,7 +114,9 @@ def test_a_damaged_checkpoint_is_an_error_not_a_restart_and_overwrite_starts_afr
     fresh = fit(FAST_MODEL, output_dir=out, data_dir=data_dir, overwrite=True, **SMALL_RUN)
     assert fresh.initial_epoch == 0
     assert [row["epoch"] for row in fresh.history] == [0, 1]
-    assert json.loads((out / "run.json").read_text())["model"] == FAST_MODEL
+    fresh_info = json.loads((out / "run.json").read_text())
+    assert fresh_info["model"] == FAST_MODEL
+    assert fresh_info["image_size"] == 64  # SqueezeNet's default recipe trains at 64 px
     assert json.loads((out / "backup" / "checkpoint.json").read_text())["epoch"] == 2
 
 

@@ -49,10 +49,19 @@ def test_paper_recipes_hold_the_published_numbers(family, numbers):
 
 
 def test_every_family_has_a_default_and_unknown_recipes_list_the_available_ones():
-    assert get_recipe("squeezenet", "default") is get_recipe(None, "default")  # the "*" recipe
+    assert get_recipe("rexnet", "default") is get_recipe(None, "default")  # the "*" recipe
     assert list_recipes("rexnet") == ["default", "paper"]
     with pytest.raises(ValueError, match=r"unknown recipe 'papr' for model family 'rexnet'; available: default, paper"):
         get_recipe("rexnet", "papr")
+
+
+def test_squeezenet_default_recipe_trains_at_64_px_without_label_smoothing():
+    # Its ReLU classifier over a 1x1 map (32 px) loses classes for good; see recipes.py.
+    squeezenet, shared = get_recipe("squeezenet", "default"), get_recipe(None, "default")
+    assert (squeezenet.image_size, squeezenet.learning_rate, squeezenet.label_smoothing) == (64, 5e-4, 0.0)
+    assert squeezenet.epsilon == 1e-3 and shared.epsilon == 1e-7
+    assert shared.image_size is None
+    assert (squeezenet.optimizer, squeezenet.schedule, squeezenet.batch_size) == ("adamw", "cosine", 32)
 
 
 def test_recipe_fields_are_checked():
@@ -62,6 +71,9 @@ def test_recipe_fields_are_checked():
         get_recipe("squeezenet", "paper").with_overrides(warmup_epochs=1.0)
     with pytest.raises(TypeError, match="unknown recipe fields"):
         get_recipe("rexnet", "paper").with_overrides(lr=0.1)
+    for bad in (0, 32.0, True):
+        with pytest.raises(ValueError, match="`image_size` must be None or a positive integer"):
+            get_recipe("rexnet", "default").with_overrides(image_size=bad)
 
 
 def test_learning_rate_scales_linearly_with_the_global_batch():
