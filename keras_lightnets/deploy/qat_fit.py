@@ -32,7 +32,7 @@ from keras_lightnets.deploy.preprocessing import has_input_normalization
 from keras_lightnets.deploy.qat_calibration import calibrate_ranges
 from keras_lightnets.registry import get_entry
 from keras_lightnets.training import inputs
-from keras_lightnets.training.fit import _check_positive_int
+from keras_lightnets.training.checks import check_positive_int
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
 from keras_lightnets.training.precise_bn import batchnorm_memory, recalibrate_batchnorm
 from keras_lightnets.training.recipes import Recipe, get_recipe, scaled_learning_rate
@@ -124,8 +124,8 @@ def fit_quantize_aware(
             "with keras_lightnets.training.fit"
         )
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("image_size", image_size)):
-        _check_positive_int(name, value)
-    _check_positive_int("steps_per_epoch", steps_per_epoch)
+        check_positive_int(name, value)
+    check_positive_int("steps_per_epoch", steps_per_epoch)
     for name, value in (("calibration_steps", calibration_steps), ("precise_bn_steps", precise_bn_steps)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"`{name}` must be an integer >= 0, got {value!r}")

@@ -28,6 +28,7 @@ from keras_lightnets.training.callbacks import (
     HistoryWriter,
     NonFiniteLossGuard,
 )
+from keras_lightnets.training.checks import check_positive_int
 from keras_lightnets.training.modeling import build_model, compile_classifier, float32_outputs
 from keras_lightnets.training.multiworker import patch_for_multi_worker
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
@@ -80,11 +81,6 @@ def _resolve_recipe(family, recipe, overrides):
     if ema is not None:  # ema=0 / False switches a recipe's EMA off
         recipe = replace(recipe, ema=float(ema) if ema else None)
     return recipe
-
-
-def _check_positive_int(name, value):
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
 
 
 def fit(
@@ -158,8 +154,8 @@ def fit(
         log = print if verbose else (lambda *args, **kwargs: None)
     strategy = get_strategy(strategy)  # first: multi-worker and TPU strategies must precede other TF work
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch)):
-        _check_positive_int(name, value)
-    _check_positive_int("image_size", image_size)
+        check_positive_int(name, value)
+    check_positive_int("image_size", image_size)
 
     # --- model identity and recipe ------------------------------------------------------
     given_model = None
