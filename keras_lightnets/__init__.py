@@ -4,25 +4,36 @@ import keras_lightnets as kl
 model = kl.ReXNet(1.0)                      # by class
 model = kl.create_model("squeezenet1_1")    # by name
 kl.profile(model)                           # params, MACs, activations, depth
+
+Every family's constructor (``ReXNet``, ``SqueezeNet``, ...) is exported here: the family
+modules are found, not listed (see :mod:`keras_lightnets.models`).
 """
 
-from keras_lightnets import layers
-from keras_lightnets.models import MobileNet, MobileNetV2, ReXNet, ReXNetLite, SqueezeNet
+from keras_lightnets import layers, models
+from keras_lightnets.layers import ModelCard
+from keras_lightnets.models.describe import model_identity, model_preprocessing
 from keras_lightnets.profile import Profile, profile
-from keras_lightnets.registry import create_model, get_entry, list_models
+from keras_lightnets.registry import create_model, get_entry, get_family, list_families, list_models
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MobileNet",
-    "MobileNetV2",
+    "ModelCard",
     "Profile",
-    "ReXNet",
-    "ReXNetLite",
-    "SqueezeNet",
     "create_model",
     "get_entry",
+    "get_family",
     "layers",
+    "list_families",
     "list_models",
+    "model_identity",
+    "model_preprocessing",
     "profile",
 ]
+
+# The constructors, from every family module.
+for _name in models.__all__:
+    if _name != "family_modules":
+        globals()[_name] = getattr(models, _name)
+        __all__.append(_name)
+del _name

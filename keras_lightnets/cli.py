@@ -5,6 +5,10 @@ lightnets info rexnet_100      one model in detail (profile, reference, preproce
 lightnets list [PATTERN]       registered names
 lightnets train MODEL          train on the bundled digits (or --dataset NAME), resumably, into --output
 lightnets evaluate RUN_DIR     loss / top-1 / top-5 of a run's final model (or of a .keras file)
+
+Each command prints its own progress, results and errors only; --show-warnings (before or after
+the command name) also shows the warnings and log lines of TensorFlow, TFDS, absl, tf_keras and
+tfmot. --verbose (train, export) sets Keras' progress output only.
 """
 
 import argparse
@@ -78,10 +82,16 @@ def _info_one(name, out):
     return 0 if measured.params == ref.params else 1
 
 
+SHOW_WARNINGS_HELP = (
+    "also show library warnings and log lines (TensorFlow, TFDS, absl, tf_keras, tfmot), hidden by default"
+)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="lightnets", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument("--show-warnings", action="store_true", help=SHOW_WARNINGS_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="measured vs published params/MACs of registered models")
     info.add_argument("names", nargs="*", help="model names or shell patterns (default: all)")
@@ -91,6 +101,8 @@ def build_parser():
     _add_evaluate_parser(commands)
     _add_export_parser(commands)
     _add_bench_parser(commands)
+    for command in commands.choices.values():  # also after the command; SUPPRESS keeps a flag given before it
+        command.add_argument("--show-warnings", action="store_true", default=argparse.SUPPRESS, help=SHOW_WARNINGS_HELP)
     return parser
 
 
@@ -313,6 +325,11 @@ def _bench(args, out):
 
 def main(argv=None, out=None):
     out = out or sys.stdout
+    if argv is None:  # the command itself; a call from Python keeps its process's warnings and stderr
+        from keras_lightnets.quiet import quiet_library_output
+
+        # Before the parser, whose options import TensorFlow (the flag is parsed properly below).
+        quiet_library_output(show="--show-warnings" in sys.argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return _train(args, out)

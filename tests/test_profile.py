@@ -41,3 +41,16 @@ def test_depth_of_registered_models():
     assert kl.profile(kl.MobileNet(0.25)).depth == 28
     # SqueezeNet: conv1 + 8 fires x (squeeze, expand) + conv10 = 18.
     assert kl.profile(kl.SqueezeNet("1.1")).depth == 18
+
+
+def test_custom_layers_count_by_their_table_rule():
+    # ChannelPadAdd and CeilMaxPool2D multiply nothing: their rule (custom_layers.CUSTOM_LAYERS) says 0.
+    inputs = keras.Input((9, 9, 3))
+    a = layers.Conv2D(4, 1, name="a")(inputs)  # 9*9*4 x 3
+    b = layers.Conv2D(2, 1, name="b")(inputs)  # 9*9*2 x 3
+    x = kl.layers.ChannelPadAdd(name="pad_add")([a, b])
+    x = kl.layers.CeilMaxPool2D(3, 2, name="pool")(x)  # 9 -> 4 (ceil mode)
+    outputs = layers.Dense(5)(layers.GlobalAveragePooling2D()(x))  # 4 x 5
+    result = kl.profile(keras.Model(inputs, outputs))
+    assert result.macs == 9 * 9 * 4 * 3 + 9 * 9 * 2 * 3 + 4 * 5
+    assert result.depth == 2  # a -> dense: custom layers are not conv/dense

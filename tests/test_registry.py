@@ -36,7 +36,7 @@ def test_entries_carry_reference_and_preprocessing():
         entry = kl.get_entry(name)
         assert entry.reference.params > 0 and entry.reference.macs_m > 0 and entry.reference.source
         prep = entry.preprocessing
-        assert prep.input_size == (224, 224, 3) and len(prep.mean) == 3 and len(prep.std) == 3
+        assert len(prep.input_size) == 3 and len(prep.mean) == 3 and len(prep.std) == 3
         assert 0 < prep.crop_pct <= 1
     # keras.applications MobileNets scale to [-1, 1]; the PyTorch-born families use ImageNet statistics.
     assert kl.get_entry("mobilenetv2_100").preprocessing.mean == (0.5, 0.5, 0.5)
@@ -51,3 +51,29 @@ def test_readme_model_table_is_generated_from_the_registry():
     assert match.group(1) == markdown_table(), "README model table is stale: run python scripts/model_table.py"
     listed = re.findall(r"^\| `([a-z0-9_]+)` \|", match.group(1), re.M)
     assert listed == kl.list_models()
+
+
+def test_every_family_file_is_found_and_holds_its_own_variants():
+    # The registry indexes the family modules; it holds no family data of its own.
+    models_dir = os.path.join(os.path.dirname(kl.models.__file__))
+    family_files = sorted(
+        name[:-3]
+        for name in os.listdir(models_dir)
+        if name.endswith(".py") and "FAMILY = Family(" in open(os.path.join(models_dir, name), encoding="utf-8").read()
+    )
+    assert [module.__name__.rsplit(".", 1)[1] for module in kl.models.family_modules()] == family_files
+    for module in kl.models.family_modules():
+        family = module.FAMILY
+        assert getattr(kl, family.constructor.__name__) is family.constructor  # exported without a list
+        for variant in family.variants:
+            assert kl.get_entry(variant.name) is variant and variant.family == family.name
+    registry_source = open(os.path.join(models_dir, "..", "registry.py"), encoding="utf-8").read()
+    assert "Reference(" not in registry_source and "_register(" not in registry_source
+
+
+def test_representative_models_are_each_familys_smallest():
+    representatives = kl.registry.representative_models()
+    assert [kl.get_entry(name).family for name in representatives] == kl.list_families()
+    for name in representatives:
+        entry = kl.get_entry(name)
+        assert all(entry.reference.params <= v.reference.params for v in kl.get_family(entry.family).variants)

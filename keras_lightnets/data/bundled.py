@@ -41,7 +41,7 @@ from etils import epath
 
 __all__ = ["IMAGE_SIZE", "LightnetsDigits", "SPLIT_SIZES", "digits_images", "split_rows"]
 
-IMAGE_SIZE = 32  # keras_lightnets.models._common.MIN_INPUT_SIZE; checked by a test
+IMAGE_SIZE = 32  # keras_lightnets.models.scaffold.MIN_INPUT_SIZE; checked by a test
 SPLIT_SIZES = {"train": 1442, "test": 355}
 _TEST_FRACTION_DENOMINATOR = 5  # test = count // 5 per class: 20 %, rounded down
 

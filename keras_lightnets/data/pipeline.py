@@ -28,13 +28,16 @@ import re
 from dataclasses import dataclass
 from numbers import Real
 
+import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_lightnets.data import augment
 from keras_lightnets.data.bundled import LightnetsDigits
-from keras_lightnets.models._common import MIN_INPUT_SIZE
-from keras_lightnets.registry import IMAGENET_MEAN, IMAGENET_STD, get_entry
+from keras_lightnets.models.describe import model_preprocessing
+from keras_lightnets.models.scaffold import MIN_INPUT_SIZE
+from keras_lightnets.models.variant import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from keras_lightnets.registry import get_entry
 
 __all__ = [
     "BUNDLED_DATASET",
@@ -114,24 +117,37 @@ def _rgb_to_gray_stats(values):
     return (sum(w * v for w, v in zip(_LUMA_WEIGHTS, values, strict=True)),)
 
 
-def resolve_normalization(model=None, mean=None, std=None, crop_pct=None, channels=3):
-    """``(mean, std, crop_pct, interpolation)``: explicit arguments, else ``model``'s registry entry, else ImageNet's.
+def _model_preprocessing(model):
+    if model is None or isinstance(model, Preprocessing):
+        return model
+    if isinstance(model, str):
+        try:
+            return get_entry(model).preprocessing
+        except ValueError as error:
+            raise ValueError(f"`model`: {error}") from None
+    if isinstance(model, keras.Model):
+        return model_preprocessing(model)
+    raise TypeError(
+        f"`model` must be a registered model name such as 'rexnet_100', a keras.Model or a Preprocessing, got {model!r}"
+    )
 
+
+def resolve_normalization(model=None, mean=None, std=None, crop_pct=None, channels=3):
+    """``(mean, std, crop_pct, interpolation)``: explicit arguments, else ``model``'s, else ImageNet's.
+
+    ``model`` is a registered name (its variant's preprocessing), a :class:`Preprocessing`, or
+    a built ``keras.Model`` (what it records about itself: a renamed model keeps its
+    normalization, and one that normalizes inside takes ``pixel / 255``).
     With ``channels=1``, RGB statistics from a model or the defaults are reduced to luma
     (``0.2989 R + 0.5870 G + 0.1140 B``); explicit ``mean``/``std`` must already have one value.
     """
-    if model is not None:
-        if not isinstance(model, str):
-            raise ValueError(f"`model` must be a registered model name such as 'rexnet_100', got {model!r}")
-        try:
-            preprocessing = get_entry(model).preprocessing
-        except ValueError as error:
-            raise ValueError(f"`model`: {error}") from None
+    preprocessing = _model_preprocessing(model)
+    if preprocessing is not None:
         defaults = (preprocessing.mean, preprocessing.std, preprocessing.crop_pct, preprocessing.interpolation)
     else:
         defaults = (IMAGENET_MEAN, IMAGENET_STD, DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION)
     default_mean, default_std, default_crop_pct, interpolation = defaults
-    if channels == 1:
+    if channels == 1 and len(default_mean) == 3:
         default_mean, default_std = _rgb_to_gray_stats(default_mean), _rgb_to_gray_stats(default_std)
     mean = _channel_stats("mean", default_mean if mean is None else mean, channels)
     std = _channel_stats("std", default_std if std is None else std, channels)
@@ -289,8 +305,9 @@ def make_dataset(
         training: augment and shuffle; ``None`` means ``split.startswith("train")``.
         preset: "imagenet" (random resized crop + flip / resize + centre crop) or "cifar"
             (pad 4 + random crop + flip / resize); see :mod:`keras_lightnets.data.augment`.
-        model: a registered model name whose ``preprocessing`` gives mean, std, crop_pct
-            and the resize interpolation; ``mean``, ``std``, ``crop_pct`` override it.
+        model: a registered model name, a built ``keras.Model`` (what it records about
+            itself) or a :class:`Preprocessing`, giving mean, std, crop_pct and the resize
+            interpolation; ``mean``, ``std``, ``crop_pct`` override it.
             Without it: ImageNet mean/std, crop_pct 0.875, bilinear.
         mean, std: per-channel statistics of [0, 1] pixels (a number or ``channels`` numbers).
         crop_pct: evaluation centre-crop ratio of the "imagenet" preset, in (0, 1].

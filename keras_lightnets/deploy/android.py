@@ -24,10 +24,13 @@ from keras_lightnets.data import BUNDLED_DATASET, dataset_info
 from keras_lightnets.deploy.export import ExportResult, _check_output_path, export_tflite
 from keras_lightnets.deploy.metadata import ImageClassifierMetadata
 from keras_lightnets.deploy.preprocessing import UNIT_RANGE_METADATA, with_input_normalization
-from keras_lightnets.registry import IMAGENET_MEAN, IMAGENET_STD, get_entry
+from keras_lightnets.models.describe import has_input_normalization, model_family
+from keras_lightnets.models.variant import IMAGENET_MEAN, IMAGENET_STD
+from keras_lightnets.registry import get_entry, list_models
 from keras_lightnets.training.evaluate import load_for_evaluation
 from keras_lightnets.training.fit import _package_version
-from keras_lightnets.training.inputs import normalization_model
+from keras_lightnets.training.inputs import preprocessing_for
+from keras_lightnets.training.modeling import outputs_probabilities
 
 __all__ = ["AndroidExport", "classifier_metadata", "export_for_android", "imagenet_labels", "load_deployable"]
 
@@ -48,14 +51,14 @@ class AndroidExport:
 def classifier_metadata(model, labels, *, version=None, description=None):
     """The :class:`ImageClassifierMetadata` of a model made by :func:`with_input_normalization`."""
     name = model.name
-    registered = normalization_model(name)
+    family = model_family(model) or "custom"
     return ImageClassifierMetadata(
         name=name,
         version=version or f"keras_lightnets {_package_version()}",
         labels=tuple(labels),
         description=description
         or (
-            f"{name} image classifier ({get_entry(registered).family if registered else 'custom'}) "
+            f"{name} image classifier ({family}) "
             f"exported by keras_lightnets; input: RGB pixels / 255, output: class probabilities"
         ),
         **UNIT_RANGE_METADATA,
@@ -76,18 +79,19 @@ def load_deployable(model_or_path):
     reference input size and 1000 ImageNet classes (keras_lightnets ships no pretrained
     weights): what the model zoo script exports to measure sizes and latency.
     """
-    if isinstance(model_or_path, str) and not Path(model_or_path).exists() and normalization_model(model_or_path):
+    if isinstance(model_or_path, str) and not Path(model_or_path).exists() and model_or_path in list_models():
         entry = get_entry(model_or_path)
         model = entry.build(input_shape=tuple(entry.preprocessing.input_size))
         run_info = {"model": entry.name, "untrained": True}
     else:
         model, run_info, _ = load_for_evaluation(model_or_path)
-    registered = normalization_model((run_info or {}).get("model") or model.name)
-    if registered:
-        preprocessing = get_entry(registered).preprocessing
-        mean, std = preprocessing.mean, preprocessing.std
-    else:
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    if has_input_normalization(model):  # built with include_preprocessing=True: it takes pixel / 255 already
+        if outputs_probabilities(model):
+            return model, run_info or {}
+        probabilities = keras.layers.Softmax(name="probabilities")(model.output)
+        return keras.Model(model.inputs, probabilities, name=model.name), run_info or {}
+    preprocessing = preprocessing_for(model, run_info)
+    mean, std = (preprocessing.mean, preprocessing.std) if preprocessing else (IMAGENET_MEAN, IMAGENET_STD)
     return with_input_normalization(model, mean, std), run_info or {}
 
 

@@ -29,8 +29,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_lightnets.deploy.preprocessing import has_input_normalization
 from keras_lightnets.deploy.tflite_file import TFLiteSummary, inspect_tflite
+from keras_lightnets.models.variant import Preprocessing
 from keras_lightnets.training.run_dir import atomic_write_bytes
 
 __all__ = [
@@ -115,20 +115,20 @@ def _is_model(model):
 # --- representative data ------------------------------------------------------------------
 
 
-def representative_dataset(
-    dataset="lightnets_digits", *, model_name=None, image_size, split="train", batch_size=32, unit_range=False
-):
+def representative_dataset(dataset="lightnets_digits", *, model=None, image_size, split="train", batch_size=32):
     """Evaluation-preprocessed images of a TFDS ``dataset`` (``tf.data``), for calibration.
 
     The images go through the same pipeline the model is trained and evaluated with
-    (:func:`keras_lightnets.data.make_dataset`, no augmentation), normalized with the
-    registered model's own mean/std when ``model_name`` is registered, or left as
-    ``pixel / 255`` with ``unit_range`` (models that normalize inside, see
-    :func:`~keras_lightnets.deploy.with_input_normalization`).
+    (:func:`keras_lightnets.data.make_dataset`, no augmentation), prepared as ``model`` needs:
+    a registered name, a :class:`~keras_lightnets.models.variant.Preprocessing`, or a Keras 3,
+    tf_keras or QAT model (what it records about itself: its model card, or ``pixel / 255``
+    when it normalizes inside, see :func:`~keras_lightnets.deploy.with_input_normalization`).
     """
     from keras_lightnets.data import make_dataset
-    from keras_lightnets.training.inputs import default_preset, normalization_model
+    from keras_lightnets.training.inputs import default_preset, preprocessing_for
 
+    if model is not None and not isinstance(model, str | Preprocessing):
+        model = preprocessing_for(model)
     images = make_dataset(
         dataset,
         split,
@@ -136,11 +136,7 @@ def representative_dataset(
         batch_size=batch_size,
         training=False,
         preset=default_preset(image_size),
-        **(
-            {"mean": 0.0, "std": 1.0}
-            if unit_range
-            else {"model": normalization_model(model_name) if model_name else None}
-        ),
+        model=model,
     )
     return images.map(lambda image, label: image)
 
@@ -162,9 +158,8 @@ def _representative_batches(representative_data, model, input_shape, samples):
     if isinstance(representative_data, str):
         representative_data = representative_dataset(
             representative_data,
-            model_name=model.name,
+            model=model,
             image_size=input_shape[0],
-            unit_range=has_input_normalization(model),
         ).take(max(1, samples // 32 + 1))
     if not isinstance(representative_data, Iterable) or isinstance(representative_data, bytes):
         raise TypeError(

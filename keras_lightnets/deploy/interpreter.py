@@ -120,7 +120,7 @@ def evaluate_tflite(
     with ``return_predictions``, ``predictions`` (top-1 indices) and ``labels``.
     """
     from keras_lightnets.data import make_dataset, num_examples
-    from keras_lightnets.training.inputs import default_preset, normalization_model
+    from keras_lightnets.training.inputs import default_preset
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"`limit` must be a positive integer or None, got {limit!r}")
@@ -131,7 +131,7 @@ def evaluate_tflite(
     if mean is not None:
         normalization = {"mean": mean, "std": std}
     else:
-        normalization = _normalization(runner.content, normalization_model(model_name) if model_name else None)
+        normalization = _normalization(runner.content, model_name)
     data = make_dataset(
         dataset,
         split,

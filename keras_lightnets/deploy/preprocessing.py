@@ -18,19 +18,14 @@ import copy
 import keras
 import numpy as np
 
+from keras_lightnets.models.describe import has_input_normalization
+from keras_lightnets.models.scaffold import INPUT_NORMALIZATION_LAYER
 from keras_lightnets.training.modeling import outputs_probabilities as _outputs_probabilities
 
 __all__ = ["INPUT_NORMALIZATION_LAYER", "UNIT_RANGE_METADATA", "has_input_normalization", "with_input_normalization"]
 
-INPUT_NORMALIZATION_LAYER = "input_normalization"
 # What the metadata of such a model says: the app feeds (pixel - 0) / 255.
 UNIT_RANGE_METADATA = {"mean": (0.0,), "std": (255.0,)}
-
-
-def has_input_normalization(model):
-    """Whether ``model`` (Keras 3, tf_keras or QAT) takes ``pixel / 255`` through an ``input_normalization`` layer."""
-    names = {getattr(layer, "layer", layer).name for layer in model.layers} | {layer.name for layer in model.layers}
-    return INPUT_NORMALIZATION_LAYER in names or f"quant_{INPUT_NORMALIZATION_LAYER}" in names
 
 
 def _channel_values(name, values, channels):

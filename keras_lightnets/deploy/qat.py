@@ -8,7 +8,8 @@ tfmot accepts only tf_keras models, so :func:`quantize_aware` builds the model's
 twin (:func:`~keras_lightnets.deploy.twin.to_tf_keras`: same layer names, weights copied,
 equal outputs), annotates every layer — with tfmot's default 8-bit configs where tfmot has
 one, with ours (:mod:`.quantize_configs`) for squeeze-excite ``Multiply``, our custom
-layers and the activations tfmot refuses — and applies tfmot's default 8-bit scheme
+layers (the config their entry in :data:`keras_lightnets.layers.custom_layers.CUSTOM_LAYERS`
+names) and the activations tfmot refuses — and applies tfmot's default 8-bit scheme
 (BatchNorm folded into the convolutions, per-channel weights, fused ReLU/ReLU6). Where the
 converter fuses a ReLU into the ``MUL``/``ADD`` before it, that op's output is not rounded on
 its own, so the QAT model rounds exactly where the INT8 file does.
@@ -25,7 +26,8 @@ from keras_lightnets.deploy.quantize_configs import (
     custom_objects,
 )
 from keras_lightnets.deploy.twin import UnsupportedLayerError, to_tf_keras
-from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinQuantizedSiLU, TwinStochasticDepth
+from keras_lightnets.deploy.twin_layers import TwinQuantizedSiLU
+from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS
 
 __all__ = ["is_quantize_aware", "is_tf_keras_model", "quantize_aware", "quantize_scope"]
 
@@ -50,6 +52,23 @@ def _is_relu(layer):
     return isinstance(layer, tf_keras.layers.Activation) and _activation_name(layer) in ("relu", "relu6")
 
 
+def _custom_entry(layer):
+    """The custom-layer table entry whose twin ``layer`` is, or ``None``."""
+    for entry in CUSTOM_LAYERS:
+        if isinstance(layer, entry.twin_class()):
+            return entry
+    return None
+
+
+def _fuses_following_relu(layer):
+    """Whether the converter fuses a ReLU that consumes ``layer`` into it: ``Multiply`` (MUL) and the
+    custom layers whose entry says so (ChannelPadAdd's ADD)."""
+    if isinstance(layer, tf_keras.layers.Multiply):
+        return True
+    entry = _custom_entry(layer)
+    return entry is not None and entry.fuses_following_relu
+
+
 def _feeds_only_a_relu(layer):
     """Whether ``layer``'s output goes to nothing but one ReLU / ReLU6 layer.
 
@@ -66,15 +85,12 @@ def _make_annotate(twin):
     # twice where the INT8 file rounds once (measured: 1 step off on ~23 % of ReXNet's SE
     # outputs, the main cause of QAT-vs-TFLite disagreement).
     fused_into_relu = {
-        layer.name
-        for layer in twin.layers
-        if isinstance(layer, tf_keras.layers.Multiply | TwinPartialResidualAdd) and _feeds_only_a_relu(layer)
+        layer.name for layer in twin.layers if _fuses_following_relu(layer) and _feeds_only_a_relu(layer)
     }
 
     def annotate(layer):
-        if isinstance(layer, tf_keras.layers.Multiply | TwinPartialResidualAdd):
-            config = NoOpQuantizeConfig() if layer.name in fused_into_relu else OutputQuantizeConfig()
-            return _annotate_layer(layer, config)
+        if layer.name in fused_into_relu:
+            return _annotate_layer(layer, NoOpQuantizeConfig())
         return _annotate(layer)
 
     return annotate
@@ -84,8 +100,11 @@ def _annotate(layer):
     """Annotates one twin layer for quantization, with our config where tfmot has none."""
     if isinstance(layer, tf_keras.layers.InputLayer):
         return layer
-    if isinstance(layer, TwinStochasticDepth):
-        return _annotate_layer(layer, NoOpQuantizeConfig())
+    if isinstance(layer, tf_keras.layers.Multiply):
+        return _annotate_layer(layer, OutputQuantizeConfig())
+    entry = _custom_entry(layer)
+    if entry is not None:
+        return _annotate_layer(layer, entry.quantize_config_class()())
     if isinstance(layer, tf_keras.layers.Activation):
         name = _activation_name(layer)
         if name == "sigmoid":
@@ -101,7 +120,7 @@ def _annotate(layer):
         raise UnsupportedLayerError(
             f"layer {layer.name!r} ({type(layer).__name__}) is not supported by quantization-aware training: "
             "tensorflow-model-optimization has no 8-bit config for it and keras_lightnets supplies configs only "
-            "for Multiply, Activation, StochasticDepth and PartialResidualAdd"
+            f"for Multiply, Activation and {', '.join(known.name for known in CUSTOM_LAYERS)}"
         )
     return _annotate_layer(layer)
 

@@ -27,12 +27,11 @@ from dataclasses import dataclass, replace
 import tensorflow as tf
 import tf_keras
 
+from keras_lightnets.checks import check_positive_int
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
-from keras_lightnets.deploy.preprocessing import has_input_normalization
 from keras_lightnets.deploy.qat_calibration import calibrate_ranges
-from keras_lightnets.registry import get_entry
+from keras_lightnets.models.describe import model_family
 from keras_lightnets.training import inputs
-from keras_lightnets.training.checks import check_positive_int
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
 from keras_lightnets.training.precise_bn import batchnorm_memory, recalibrate_batchnorm
 from keras_lightnets.training.recipes import Recipe, get_recipe, scaled_learning_rate
@@ -132,8 +131,9 @@ def fit_quantize_aware(
     if not (isinstance(learning_rate_scale, int | float) and learning_rate_scale > 0):
         raise ValueError(f"`learning_rate_scale` must be a number > 0, got {learning_rate_scale!r}")
 
-    model_name = inputs.normalization_model(qat_model.name)
-    family = get_entry(model_name).family if model_name else None
+    # The twin keeps the Keras 3 model's model card: family and preprocessing come from it.
+    family = model_family(qat_model)
+    preprocessing = inputs.preprocessing_for(qat_model)
     if not isinstance(recipe, Recipe):
         recipe = get_recipe(family, recipe)
     recipe = replace(recipe, epochs=epochs, warmup_epochs=0.0, ema=None)
@@ -143,7 +143,7 @@ def fit_quantize_aware(
     classes = qat_model.output_shape[-1]
     if classes != info.num_classes:
         raise ValueError(f"the model has {classes} outputs but {info.name} has {info.num_classes} classes")
-    image_size = image_size or inputs.default_image_size(info.name, model_name, qat_model)
+    image_size = image_size or inputs.default_image_size(info.name, qat_model, preprocessing=preprocessing)
     preset = preset or inputs.default_preset(image_size)
     steps_per_epoch = steps_per_epoch or max(1, num_examples(dataset, "train", data_dir) // global_batch)
     if validation_split == "auto":
@@ -168,11 +168,14 @@ def fit_quantize_aware(
         ),
         metrics=metrics,
     )
-    data_kwargs = {"dataset": dataset, "image_size": image_size, "preset": preset, "data_dir": data_dir}
-    if has_input_normalization(qat_model):  # it normalizes inside: feed pixel / 255
-        data_kwargs.update(mean=0.0, std=1.0)
-    else:
-        data_kwargs["model"] = model_name
+    # A model that normalizes inside is fed pixel / 255 (its preprocessing says mean 0, std 1).
+    data_kwargs = {
+        "dataset": dataset,
+        "image_size": image_size,
+        "preset": preset,
+        "data_dir": data_dir,
+        "model": preprocessing,
+    }
     train = inputs.train_dataset(
         tf.distribute.get_strategy(),
         batch_size=global_batch,

@@ -8,10 +8,12 @@ configs below. They follow tfmot's own conventions for element-wise ops
 ``MovingAverageQuantizer`` (8 bits, per tensor, asymmetric) so the TFLite converter finds a
 learned range for the op's int8 output.
 
-- ``Multiply`` (SE gating ``x * sigmoid(s)``) and :class:`TwinPartialResidualAdd`
-  (ReXNet's ``y + pad(x)``): output quantized, like tfmot's ``Add``.
-- :class:`TwinStochasticDepth`: the identity at inference, so nothing to quantize: its
-  output keeps the range of its input.
+- ``Multiply`` (SE gating ``x * sigmoid(s)``): output quantized, like tfmot's ``Add``.
+- our custom layers: the config named by their entry in
+  :data:`keras_lightnets.layers.custom_layers.CUSTOM_LAYERS` (``ChannelPadAdd``, ReXNet's
+  ``y + pad(x)``: output quantized; ``StochasticDepth``, ``ModelCard``: the identity at
+  inference, ``CeilMaxPool2D``: a max pool, so nothing to quantize: the output keeps the
+  range of the input).
 - ``Activation`` layers with an activation tfmot's config refuses (``hard_sigmoid``,
   ``gelu``, ``elu``, ``hard_swish``): output quantized.
 - sigmoid (squeeze-excite gates) and the sigmoid inside SiLU (:class:`TwinQuantizedSiLU`):
@@ -83,14 +85,22 @@ class NoOpQuantizeConfig(OutputQuantizeConfig):
 
 
 def custom_objects():
-    """The names ``tfmot.quantization.keras.quantize_scope`` needs to rebuild an annotated twin."""
-    from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinQuantizedSiLU, TwinStochasticDepth
+    """The names ``tfmot.quantization.keras.quantize_scope`` needs to rebuild an annotated twin:
+    our QuantizeConfigs, and the twin and QuantizeConfig of every custom layer in the table."""
+    from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinQuantizedSiLU
+    from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS
 
-    return {
-        "OutputQuantizeConfig": OutputQuantizeConfig,
-        "LogisticOutputQuantizeConfig": LogisticOutputQuantizeConfig,
-        "TwinQuantizedSiLU": TwinQuantizedSiLU,
-        "NoOpQuantizeConfig": NoOpQuantizeConfig,
-        "TwinPartialResidualAdd": TwinPartialResidualAdd,
-        "TwinStochasticDepth": TwinStochasticDepth,
+    objects = {
+        cls.__name__: cls
+        for cls in (
+            OutputQuantizeConfig,
+            LogisticOutputQuantizeConfig,
+            NoOpQuantizeConfig,
+            TwinQuantizedSiLU,
+            TwinPartialResidualAdd,  # deprecated name of TwinChannelPadAdd: QAT models saved with it
+        )
     }
+    for entry in CUSTOM_LAYERS:
+        for cls in (entry.twin_class(), entry.quantize_config_class()):
+            objects[cls.__name__] = cls
+    return objects

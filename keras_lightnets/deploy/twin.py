@@ -8,7 +8,8 @@ model's own config, layer by layer:
   initializers — the weights are copied anyway —, ``quantization_config``, LoRA fields,
   ...) by keeping only the arguments the tf_keras class accepts;
 - the graph is re-wired from the config's ``inbound_nodes``;
-- our custom layers map to their tf_keras twins in :mod:`.twin_layers`;
+- our custom layers map to their tf_keras twins (:mod:`.twin_layers`) through the table
+  :data:`keras_lightnets.layers.custom_layers.CUSTOM_LAYERS`;
 - weights are copied layer by layer, with shapes checked.
 
 A layer class with no tf_keras counterpart raises :class:`UnsupportedLayerError` naming the
@@ -20,15 +21,9 @@ import inspect
 import numpy as np
 import tf_keras
 
-from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinStochasticDepth
+from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS, custom_layer
 
 __all__ = ["UnsupportedLayerError", "to_tf_keras"]
-
-# Our custom Keras 3 layers -> their tf_keras twins.
-CUSTOM_TWINS = {
-    "PartialResidualAdd": TwinPartialResidualAdd,
-    "StochasticDepth": TwinStochasticDepth,
-}
 
 # Arguments every tf_keras layer takes through ``**kwargs`` (base ``Layer.__init__``).
 _BASE_LAYER_ARGS = {"name", "trainable", "dtype"}
@@ -42,14 +37,15 @@ class UnsupportedLayerError(ValueError):
 
 
 def _tf_keras_class(class_name, layer_name):
-    if class_name in CUSTOM_TWINS:
-        return CUSTOM_TWINS[class_name]
+    entry = custom_layer(class_name)
+    if entry is not None:
+        return entry.twin_class()
     cls = getattr(tf_keras.layers, class_name, None)
     if cls is None or not isinstance(cls, type):
         raise UnsupportedLayerError(
             f"layer {layer_name!r} ({class_name}) has no tf_keras counterpart, so it cannot be quantized "
             f"with tensorflow-model-optimization; supported: standard Keras layers and "
-            f"{', '.join(sorted(CUSTOM_TWINS))}"
+            f"{', '.join(sorted(entry.name for entry in CUSTOM_LAYERS))}"
         )
     return cls
 

@@ -1,17 +1,26 @@
-"""tf_keras versions of keras_lightnets' two custom layers, for the quantization-aware twin.
+"""tf_keras versions of keras_lightnets' custom layers, for the quantization-aware twin.
 
 tensorflow-model-optimization only works on tf_keras (Keras 2) models, so the twin of a
-Keras 3 model needs tf_keras classes with the same math as
-:class:`~keras_lightnets.layers.StochasticDepth` and
-:class:`~keras_lightnets.layers.PartialResidualAdd`. They live here, on the deploy side,
-so model code never imports tf_keras. Both are registered under ``keras_lightnets>`` in
-tf_keras's own registry, so a QAT model saved with tf_keras loads back.
+Keras 3 model needs tf_keras classes with the same math as each custom layer of
+:mod:`keras_lightnets.layers` (the table :mod:`keras_lightnets.layers.custom_layers` names
+them by import string). They live here, on the deploy side, so model code never imports
+tf_keras. All are registered under ``keras_lightnets>`` in tf_keras's own registry, so a QAT
+model saved with tf_keras loads back.
 """
+
+import json
 
 import tensorflow as tf
 import tf_keras
 
-__all__ = ["TwinPartialResidualAdd", "TwinQuantizedSiLU", "TwinStochasticDepth"]
+__all__ = [
+    "TwinCeilMaxPool2D",
+    "TwinChannelPadAdd",
+    "TwinModelCard",
+    "TwinPartialResidualAdd",
+    "TwinQuantizedSiLU",
+    "TwinStochasticDepth",
+]
 
 # The largest value of TFLite's int8 LOGISTIC output (scale 1/256, zero point -128).
 _LOGISTIC_MAX = 255.0 / 256.0
@@ -39,8 +48,8 @@ class TwinStochasticDepth(tf_keras.layers.Layer):
 
 
 @tf_keras.saving.register_keras_serializable(package="keras_lightnets")
-class TwinPartialResidualAdd(tf_keras.layers.Layer):
-    """``[y, x] -> y + pad(x)``: the shortcut added to the first ``C_x`` channels (TFLite PAD + ADD)."""
+class TwinChannelPadAdd(tf_keras.layers.Layer):
+    """``[y, x] -> y + pad_channels(x)``: the shortcut added to the first ``C_x`` channels (TFLite PAD + ADD)."""
 
     def call(self, inputs):
         y, x = inputs
@@ -50,6 +59,98 @@ class TwinPartialResidualAdd(tf_keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinPartialResidualAdd(TwinChannelPadAdd):
+    """Deprecated name of :class:`TwinChannelPadAdd`, kept so that QAT models saved with it load."""
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinCeilMaxPool2D(tf_keras.layers.Layer):
+    """PyTorch ceil-mode max pooling for any input size: pad the end with the dtype's lowest value
+    (``min(k, s) - 1`` rows / columns), then a "valid" max pool (TFLite PADV2 + MAX_POOL_2D)."""
+
+    def __init__(self, pool_size=3, strides=2, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = (pool_size, pool_size) if isinstance(pool_size, int) else tuple(pool_size)
+        self.strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
+
+    def call(self, inputs):
+        pad_h, pad_w = (min(k, s) - 1 for k, s in zip(self.pool_size, self.strides, strict=True))
+        if pad_h or pad_w:
+            inputs = tf.pad(inputs, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], constant_values=inputs.dtype.min)
+        return tf.nn.max_pool2d(inputs, self.pool_size, self.strides, padding="VALID")
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
+
+
+def _card_field(key):
+    return property(lambda self: json.loads(self._card_json)[key], doc=f"The card's ``{key}``.")
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinModelCard(tf_keras.layers.Layer):
+    """The identity, carrying :class:`~keras_lightnets.layers.model_card.ModelCard`'s config into the
+    twin and the QAT model (so ``find_model_card`` reads the same card there). Same arguments as
+    ``ModelCard``; the values come back as JSON gives them (tuples as lists)."""
+
+    _CARD_KEYS = (
+        "family",
+        "variant",
+        "architecture",
+        "mean",
+        "std",
+        "input_size",
+        "crop_pct",
+        "interpolation",
+        "features",
+    )
+
+    def __init__(
+        self,
+        family,
+        variant=None,
+        architecture=None,
+        mean=None,
+        std=None,
+        input_size=None,
+        crop_pct=None,
+        interpolation=None,
+        features=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("name", "model_card")
+        super().__init__(**kwargs)
+        card = dict(
+            zip(
+                self._CARD_KEYS,
+                (family, variant, architecture, mean, std, input_size, crop_pct, interpolation, features),
+                strict=True,
+            )
+        )
+        # A string: tf_keras would wrap a dict or list attribute in a (non-JSON) tracking wrapper.
+        self._card_json = json.dumps(card)
+
+    family = _card_field("family")
+    variant = _card_field("variant")
+    architecture = _card_field("architecture")
+    mean = _card_field("mean")
+    std = _card_field("std")
+    input_size = _card_field("input_size")
+    crop_pct = _card_field("crop_pct")
+    interpolation = _card_field("interpolation")
+    features = _card_field("features")
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), **json.loads(self._card_json)}
 
 
 @tf_keras.saving.register_keras_serializable(package="keras_lightnets")

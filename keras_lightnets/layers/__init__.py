@@ -3,33 +3,43 @@
 Block functions add standard Keras layers to a Functional graph under one
 name prefix, so every model stays one flat graph that can be quantized and
 rewritten. The custom layers here (:class:`StochasticDepth`,
-:class:`PartialResidualAdd`) use ``keras.ops`` only and are registered
-serializable under the ``keras_lightnets`` package.
+:class:`ChannelPadAdd`, :class:`CeilMaxPool2D`, ...) use ``keras.ops`` only, are
+registered serializable under the ``keras_lightnets`` package and are described
+in one table, :data:`keras_lightnets.layers.custom_layers.CUSTOM_LAYERS`.
 """
 
 from keras_lightnets.layers.activations import ACTIVATIONS, activation_layer
+from keras_lightnets.layers.channel_pad_add import ChannelPadAdd, PartialResidualAdd, residual_add
 from keras_lightnets.layers.conv_bn_act import conv_bn_act
 from keras_lightnets.layers.depthwise_separable import depthwise_separable
 from keras_lightnets.layers.fire import fire
 from keras_lightnets.layers.inverted_residual import inverted_residual
+from keras_lightnets.layers.model_card import ModelCard, find_model_card
 from keras_lightnets.layers.padding import PADDING_MODES, pad_for_conv
-from keras_lightnets.layers.partial_residual import PartialResidualAdd, residual_add
-from keras_lightnets.layers.pooling import max_pool_ceil
+from keras_lightnets.layers.pooling import CeilMaxPool2D, max_pool_ceil
+from keras_lightnets.layers.preact import bn_act_conv
+from keras_lightnets.layers.residual_block import residual_block
 from keras_lightnets.layers.squeeze_excite import squeeze_excite
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
 
 __all__ = [
     "ACTIVATIONS",
     "PADDING_MODES",
+    "CeilMaxPool2D",
+    "ChannelPadAdd",
+    "ModelCard",
     "PartialResidualAdd",
     "StochasticDepth",
     "activation_layer",
+    "bn_act_conv",
     "conv_bn_act",
     "depthwise_separable",
+    "find_model_card",
     "fire",
     "inverted_residual",
     "max_pool_ceil",
     "pad_for_conv",
     "residual_add",
+    "residual_block",
     "squeeze_excite",
 ]

@@ -1,9 +1,8 @@
 """Inverted residual (MobileNetV2), with ReXNet's SE placement and partial residual."""
 
 from keras_lightnets.layers.activations import activation_layer
+from keras_lightnets.layers.channel_pad_add import residual_add
 from keras_lightnets.layers.conv_bn_act import conv_bn_act
-from keras_lightnets.layers.partial_residual import residual_add
-from keras_lightnets.layers.squeeze_excite import squeeze_excite
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
 
 __all__ = ["inverted_residual"]
@@ -18,8 +17,7 @@ def inverted_residual(
     kernel_size=3,
     activation="relu6",
     dw_activation="relu6",
-    se_hidden=None,
-    se_use_bn=False,
+    se=None,
     dw_activation_after_se=False,
     residual="full",
     drop_path_rate=0.0,
@@ -36,8 +34,11 @@ def inverted_residual(
             input channels means no expansion conv (MobileNetV2's first block).
         activation: after the expansion conv.
         dw_activation: after the depthwise conv.
-        se_hidden: hidden width of a squeeze-excite on the depthwise output;
-            ``None`` for no SE.
+        se: ``se(x, *, name) -> x``, a squeeze-excite applied to the depthwise output, or
+            ``None``. A callable rather than flags because families differ in more than
+            the width (ReXNet: BN inside, hidden ``channels // 12``; EfficientNet: SiLU,
+            hidden from the block input; MnasNet: ReLU), e.g.
+            ``functools.partial(squeeze_excite, hidden=16, activation="silu")``.
         dw_activation_after_se: ReXNet order, ``dw → BN → SE → act``; otherwise
             ``dw → BN → act → SE`` (MobileNetV3 / EfficientNet order).
         residual: ``"full"`` adds the shortcut when stride is 1 and channels
@@ -67,8 +68,8 @@ def inverted_residual(
         name=f"{name}_dw",
         **norm,
     )
-    if se_hidden is not None:
-        x = squeeze_excite(x, hidden=se_hidden, use_bn=se_use_bn, name=f"{name}_se", **norm)
+    if se is not None:
+        x = se(x, name=f"{name}_se")
     if dw_activation_after_se:
         x = activation_layer(dw_activation, name=f"{name}_dw_act")(x)
     x = conv_bn_act(x, filters, 1, activation=None, padding="valid", name=f"{name}_project", **norm)

@@ -6,17 +6,10 @@ PyTorch conventions: symmetric padding, BatchNorm epsilon 1e-5.
 
 from functools import partial
 
-from keras_lightnets.layers import conv_bn_act, inverted_residual
-from keras_lightnets.models._common import (
-    FeatureTracker,
-    check_positive,
-    check_rate,
-    dense_classifier,
-    finalize,
-    make_inputs,
-    validate_common,
-    width_tag,
-)
+from keras_lightnets.checks import check_positive, check_rate
+from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
+from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
+from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant
 
 # The paper's channel configuration: 16 inverted-residual blocks in six stages
 # whose output widths grow linearly from 16 by 180/16 per block, times the width.
@@ -28,6 +21,7 @@ SE_DIVISOR = 12  # SE hidden width = expanded channels // 12
 INITIAL_CHANNELS, FINAL_CHANNELS = 16, 180
 STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
 DEFAULT_DROPOUT = 0.2
+NORM = {"bn_epsilon": 1e-5, "bn_momentum": 0.9}  # PyTorch's BatchNorm defaults
 
 
 def block_config(width):
@@ -55,6 +49,34 @@ def stem_channels(width):
     return round((STEM_CHANNELS / width if width < 1.0 else STEM_CHANNELS) * width)
 
 
+def _body(x, *, width, activation, drop_path_rate):
+    """Stem, the 16 inverted-residual blocks and the 1x1 head conv."""
+    tracker = FeatureTracker()
+    x = conv_bn_act(x, stem_channels(width), 3, 2, activation=activation, padding="symmetric", name="stem", **NORM)
+    tracker.add(x, 2)
+    config = block_config(width)
+    for index, (channels, expansion, stride, use_se) in enumerate(config):
+        expanded = x.shape[-1] * expansion
+        x = inverted_residual(
+            x,
+            channels,
+            stride,
+            expanded=expanded,
+            activation=activation,
+            dw_activation="relu6",
+            se=partial(squeeze_excite, hidden=expanded // SE_DIVISOR, use_bn=True, **NORM) if use_se else None,
+            dw_activation_after_se=True,
+            residual="partial",
+            drop_path_rate=drop_path_rate * index / (len(config) - 1),
+            padding="symmetric",
+            name=f"block{index + 1}",
+            **NORM,
+        )
+        tracker.add(x, stride)
+    x = conv_bn_act(x, int(HEAD_CHANNELS * width), 1, activation=activation, padding="valid", name="head", **NORM)
+    return x, tracker.maps
+
+
 def ReXNet(
     width=1.0,
     include_top=True,
@@ -70,6 +92,7 @@ def ReXNet(
     drop_path_rate=0.0,
     activation="silu",
     features_only=False,
+    include_preprocessing=False,
 ):
     """ReXNet with width multiplier ``width`` (0.9, 1.0, 1.3, 1.5, 2.0, 2.2, 3.0 are published).
 
@@ -84,65 +107,68 @@ def ReXNet(
         activation: of the stem, expansion and head convs (SiLU in the paper).
         features_only: return the last feature map at each stride as a list in
             stride order, outputs named ``"stride2"``, ``"stride4"``, ... (``model.output_names``).
+        include_preprocessing: the model takes RGB pixels scaled to [0, 1] and applies the
+            ImageNet mean/std itself; otherwise it takes normalized inputs.
 
-    Inputs are normalized with ImageNet mean/std (see the registry entry).
+    The other arguments are keras.applications' (see :func:`~keras_lightnets.models.scaffold.build_model`).
     """
     check_positive(width, "width")
     check_rate(dropout_rate, "dropout_rate")
     check_rate(drop_path_rate, "drop_path_rate")
     if int(HEAD_CHANNELS * width) < 1:
         raise ValueError(f"`width` must be at least {1 / HEAD_CHANNELS} so the head keeps a channel, got {width}")
-    input_shape, weights_path = validate_common(
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        features_only=features_only,
+    return build_model(
+        FAMILY,
+        architecture={"width": width, "activation": activation},
+        body=partial(_body, width=width, activation=activation, drop_path_rate=drop_path_rate),
+        head=partial(dense_head, dropout_rate=dropout_rate),
+        default_name=f"rexnet_{width_tag(width)}",
+        **application_args(locals()),
     )
 
-    norm = dict(bn_epsilon=1e-5, bn_momentum=0.9)
-    inputs, x = make_inputs(input_tensor, input_shape)
-    tracker = FeatureTracker()
-    x = conv_bn_act(x, stem_channels(width), 3, 2, activation=activation, padding="symmetric", name="stem", **norm)
-    tracker.add(x, 2)
 
-    config = block_config(width)
-    for index, (channels, expansion, stride, use_se) in enumerate(config):
-        expanded = x.shape[-1] * expansion
-        x = inverted_residual(
-            x,
-            channels,
-            stride,
-            expanded=expanded,
-            activation=activation,
-            dw_activation="relu6",
-            se_hidden=expanded // SE_DIVISOR if use_se else None,
-            se_use_bn=True,
-            dw_activation_after_se=True,
-            residual="partial",
-            drop_path_rate=drop_path_rate * index / (len(config) - 1),
-            padding="symmetric",
-            name=f"block{index + 1}",
-            **norm,
-        )
-        tracker.add(x, stride)
+# --- weight porting --------------------------------------------------------------------
+# timm rexnet_100 / 130 / 150 / 200 / 300 (same layout at every width) → ReXNet(width).
+# features.0-15 are the 16 inverted-residual blocks (conv_exp absent in the first),
+# features.16 the 1x1 head conv.
+TIMM_KEY_MAP = (
+    (r"stem\.(conv|bn)", r"stem_\1"),
+    (r"features\.16\.(conv|bn)", r"head_\1"),
+    (r"features\.(\d+)\.conv_exp\.(conv|bn)", lambda m: f"block{int(m[1]) + 1}_expand_{m[2]}"),
+    (r"features\.(\d+)\.conv_dw\.(conv|bn)", lambda m: f"block{int(m[1]) + 1}_dw_{m[2]}"),
+    (r"features\.(\d+)\.se\.fc1", lambda m: f"block{int(m[1]) + 1}_se_reduce"),
+    (r"features\.(\d+)\.se\.bn", lambda m: f"block{int(m[1]) + 1}_se_bn"),
+    (r"features\.(\d+)\.se\.fc2", lambda m: f"block{int(m[1]) + 1}_se_expand"),
+    (r"features\.(\d+)\.conv_pwl\.(conv|bn)", lambda m: f"block{int(m[1]) + 1}_project_{m[2]}"),
+    (r"head\.fc", "predictions"),
+)
 
-    x = conv_bn_act(x, int(HEAD_CHANNELS * width), 1, activation=activation, padding="valid", name="head", **norm)
 
-    top = partial(
-        dense_classifier, classes=classes, classifier_activation=classifier_activation, dropout_rate=dropout_rate
+def _variant(width, params, macs_m, top1, in_timm=True):
+    tag = width_tag(width)
+    return Variant(
+        f"rexnet_{tag}",
+        {"width": width},
+        Reference(params, macs_m, top1, "clovaai/rexnet" + (f"; timm rexnet_{tag}" if in_timm else "")),
+        equals=f"timm:rexnet_{tag}" if in_timm else "golden",
+        key_map=TIMM_KEY_MAP,  # the official checkpoints use timm's layout too
     )
-    return finalize(
-        inputs,
-        x,
-        tracker.maps,
-        top=top,
-        include_top=include_top,
-        pooling=pooling,
-        features_only=features_only,
-        weights_path=weights_path,
-        name=name or f"rexnet_{width_tag(width)}",
-    )
+
+
+# clovaai/rexnet README top-1; timm's rexnet_* are the same models.
+FAMILY = Family(
+    name="rexnet",
+    constructor=ReXNet,
+    architecture_args=("width", "activation"),
+    preprocessing=Preprocessing(interpolation="bicubic"),
+    variants=(
+        _variant(0.9, 4_091_257, 347.7, 77.2, in_timm=False),
+        _variant(1.0, 4_796_873, 398.4, 77.9),
+        _variant(1.3, 7_557_091, 662.2, 79.5),
+        _variant(1.5, 9_728_593, 875.8, 80.3),
+        _variant(2.0, 16_366_620, 1528.9, 81.6),
+        # the COCO backbone width; no ImageNet result published
+        _variant(2.2, 19_485_308, 1842.5, None, in_timm=False),
+        _variant(3.0, 34_708_792, 3396.0, 82.8),
+    ),
+)

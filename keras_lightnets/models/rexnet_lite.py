@@ -4,26 +4,23 @@ No installable reference exists; the tests pin parameter counts to the
 official figures and outputs to golden tensors.
 """
 
+from functools import partial
+
 from keras import layers
 
+from keras_lightnets.checks import check_positive, check_rate
 from keras_lightnets.layers import conv_bn_act, inverted_residual
-from keras_lightnets.models._common import (
-    FeatureTracker,
-    check_positive,
-    check_rate,
-    finalize,
-    make_inputs,
-    validate_common,
-    width_tag,
-)
 from keras_lightnets.models.mobilenetv2 import make_divisible
 from keras_lightnets.models.rexnet import STAGE_REPEATS, STAGE_STRIDES
+from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, width_tag
+from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant
 
 INITIAL_CHANNELS, FINAL_CHANNELS = 16, 164  # 164 added over 15 steps (not 180 over 16)
 STEM_CHANNELS, HEAD_CHANNELS, CLASSIFIER_HIDDEN = 32, 1280, 1024
 FIRST_EXPANSION, EXPANSION = 1, 6
 DIVISOR = 8
 DEFAULT_DROPOUT = 0.2
+NORM = {"bn_epsilon": 1e-5, "bn_momentum": 0.9}  # PyTorch's BatchNorm defaults
 
 
 def block_config(multiplier):
@@ -54,51 +51,10 @@ def head_channels(multiplier):
     return int(HEAD_CHANNELS * multiplier) if multiplier > 1.0 else HEAD_CHANNELS
 
 
-def ReXNetLite(
-    width=1.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    *,
-    dropout_rate=DEFAULT_DROPOUT,
-    drop_path_rate=0.0,
-    features_only=False,
-):
-    """ReXNet-lite with width multiplier ``width`` (1.0, 1.3, 1.5, 2.0 are published).
-
-    ReLU6 after every expansion and depthwise conv, no SE. The classifier pools
-    first, then 1x1 conv (bias) to 1024 → BN → ReLU6 → Dropout → 1x1 conv (bias).
-
-    Args:
-        width: width multiplier.
-        dropout_rate: before the last conv (0.2).
-        drop_path_rate: stochastic depth on the residual blocks, rising linearly.
-        features_only: return the last feature map at each stride as a list in
-            stride order, outputs named ``"stride2"``, ``"stride4"``, ... (``model.output_names``).
-    """
-    check_positive(width, "width")
-    check_rate(dropout_rate, "dropout_rate")
-    check_rate(drop_path_rate, "drop_path_rate")
-    input_shape, weights_path = validate_common(
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        features_only=features_only,
-    )
-
-    norm = dict(bn_epsilon=1e-5, bn_momentum=0.9)
-    inputs, x = make_inputs(input_tensor, input_shape)
+def _body(x, *, width, drop_path_rate):
+    """Stem, the 16 inverted-residual blocks and the 1x1 head conv."""
     tracker = FeatureTracker()
-    x = conv_bn_act(x, stem_channels(width), 3, 2, activation="relu6", padding="symmetric", name="stem", **norm)
+    x = conv_bn_act(x, stem_channels(width), 3, 2, activation="relu6", padding="symmetric", name="stem", **NORM)
     tracker.add(x, 2)
     config = block_config(width)
     for index, (channels, expansion, stride) in enumerate(config):
@@ -113,28 +69,85 @@ def ReXNetLite(
             drop_path_rate=drop_path_rate * index / (len(config) - 1),
             padding="symmetric",
             name=f"block{index + 1}",
-            **norm,
+            **NORM,
         )
         tracker.add(x, stride)
-    x = conv_bn_act(x, head_channels(width), 1, activation="relu6", padding="valid", name="head", **norm)
+    x = conv_bn_act(x, head_channels(width), 1, activation="relu6", padding="valid", name="head", **NORM)
+    return x, tracker.maps
 
-    def top(x):
-        x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
-        x = conv_bn_act(x, CLASSIFIER_HIDDEN, 1, activation="relu6", use_bias=True, name="pre_logits", **norm)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="dropout")(x)
-        x = layers.Conv2D(classes, 1, name="logits")(x)
-        x = layers.Flatten(name="flatten")(x)
-        return layers.Activation(classifier_activation, name="predictions")(x)
 
-    return finalize(
-        inputs,
-        x,
-        tracker.maps,
-        top=top,
-        include_top=include_top,
-        pooling=pooling,
-        features_only=features_only,
-        weights_path=weights_path,
-        name=name or f"rexnet_lite_{width_tag(width)}",
+def _head(x, *, classes, classifier_activation, dropout_rate):
+    """Pool first, then 1x1 conv (bias) to 1024 → BN → ReLU6 → Dropout → 1x1 conv (bias)."""
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+    x = conv_bn_act(x, CLASSIFIER_HIDDEN, 1, activation="relu6", use_bias=True, name="pre_logits", **NORM)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="dropout")(x)
+    x = layers.Conv2D(classes, 1, name="logits")(x)
+    x = layers.Flatten(name="flatten")(x)
+    return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+def ReXNetLite(
+    width=1.0,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    dropout_rate=DEFAULT_DROPOUT,
+    drop_path_rate=0.0,
+    features_only=False,
+    include_preprocessing=False,
+):
+    """ReXNet-lite with width multiplier ``width`` (1.0, 1.3, 1.5, 2.0 are published).
+
+    ReLU6 after every expansion and depthwise conv, no SE. The classifier pools
+    first, then 1x1 conv (bias) to 1024 → BN → ReLU6 → Dropout → 1x1 conv (bias).
+
+    Args:
+        width: width multiplier.
+        dropout_rate: before the last conv (0.2).
+        drop_path_rate: stochastic depth on the residual blocks, rising linearly.
+        features_only: return the last feature map at each stride as a list in
+            stride order, outputs named ``"stride2"``, ``"stride4"``, ... (``model.output_names``).
+        include_preprocessing: the model takes RGB pixels scaled to [0, 1] and applies the
+            ImageNet mean/std itself; otherwise it takes normalized inputs.
+    """
+    check_positive(width, "width")
+    check_rate(dropout_rate, "dropout_rate")
+    check_rate(drop_path_rate, "drop_path_rate")
+    return build_model(
+        FAMILY,
+        architecture={"width": width},
+        body=partial(_body, width=width, drop_path_rate=drop_path_rate),
+        head=partial(_head, dropout_rate=dropout_rate),
+        default_name=f"rexnet_lite_{width_tag(width)}",
+        **application_args(locals()),
     )
+
+
+def _variant(width, params, macs_m, top1):
+    return Variant(
+        f"rexnet_lite_{width_tag(width)}",
+        {"width": width},
+        Reference(params, macs_m, top1, "clovaai/rexnet rexnetv1_lite.py"),
+        equals="golden",  # the official code is not installable
+    )
+
+
+FAMILY = Family(
+    name="rexnet_lite",
+    constructor=ReXNetLite,
+    architecture_args=("width",),
+    preprocessing=Preprocessing(interpolation="bicubic"),
+    variants=(
+        _variant(1.0, 4_740_056, 406.8, 76.2),
+        _variant(1.3, 6_747_960, 646.4, 77.8),
+        _variant(1.5, 8_332_296, 836.4, 78.6),
+        _variant(2.0, 12_966_200, 1498.3, 80.2),
+    ),
+)

@@ -68,18 +68,19 @@ def evaluate(
 
     Defaults come from the run's run.json when there is one, else: the bundled dataset, its
     "validation" split if it has one else "test", the model's input size, the preset ``fit``
-    would use for that size, and the normalization of the registered model named like the
-    Keras model (ImageNet's otherwise).
+    would use for that size, and the normalization the model records about itself (or its
+    run folder recorded; ImageNet's otherwise).
     """
     model, run_info, _ = load_for_evaluation(model_or_path)
     run_info = run_info or {}
+    preprocessing = inputs.preprocessing_for(model, run_info)
     hyperparameters = run_info.get("hyperparameters", {})
     dataset = dataset or run_info.get("dataset") or BUNDLED_DATASET
     same_data = dataset == run_info.get("dataset")
     image_size = (
         image_size
         or (same_data and run_info.get("image_size"))
-        or inputs.default_image_size(dataset, model.name, model)
+        or inputs.default_image_size(dataset, model, preprocessing=preprocessing)
     )
     preset = preset or (same_data and hyperparameters.get("preset")) or inputs.default_preset(image_size)
     split = (
@@ -95,7 +96,7 @@ def evaluate(
         dataset=dataset,
         image_size=image_size,
         preset=preset,
-        model=inputs.normalization_model(run_info.get("model") or model.name),
+        model=preprocessing,
         data_dir=data_dir,
     )
     num_classes = int(model.output_shape[-1])

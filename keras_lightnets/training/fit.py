@@ -11,14 +11,16 @@ order in which an epoch's outputs are committed).
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from keras_lightnets.checks import check_positive_int
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
+from keras_lightnets.models.describe import model_family, model_identity
 from keras_lightnets.registry import get_entry
 from keras_lightnets.training import inputs
 from keras_lightnets.training.callbacks import (
@@ -28,7 +30,6 @@ from keras_lightnets.training.callbacks import (
     HistoryWriter,
     NonFiniteLossGuard,
 )
-from keras_lightnets.training.checks import check_positive_int
 from keras_lightnets.training.modeling import build_model, compile_classifier, float32_outputs
 from keras_lightnets.training.multiworker import patch_for_multi_worker
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
@@ -71,6 +72,13 @@ class FitResult:
 def default_output_dir(model_name, dataset):
     """``runs/MODEL-DATASET`` under the working directory."""
     return Path("runs") / f"{model_name}-{dataset.replace('/', '_').replace(':', '_')}"
+
+
+def _jsonable_preprocessing(preprocessing):
+    """run.json's record of how inputs were prepared (``None``: ImageNet's defaults)."""
+    if preprocessing is None:
+        return None
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(preprocessing).items()}
 
 
 def _resolve_recipe(family, recipe, overrides):
@@ -158,15 +166,17 @@ def fit(
     check_positive_int("image_size", image_size)
 
     # --- model identity and recipe ------------------------------------------------------
+    # What the model is comes from the registry for a name, and from the model itself
+    # (its model card) for a keras.Model -- never from its name, which users change.
     given_model = None
     if isinstance(model_or_name, str):
-        model_name = get_entry(model_or_name).name
-        family = get_entry(model_name).family
+        entry = get_entry(model_or_name)
+        model_name, family, preprocessing = entry.name, entry.family, entry.preprocessing
     elif isinstance(model_or_name, keras.Model):
         given_model = model_or_name
         model_name = given_model.name
-        registered = inputs.normalization_model(model_name)
-        family = get_entry(registered).family if registered else None
+        family = model_family(given_model)
+        preprocessing = inputs.preprocessing_for(given_model)
         if strategy is not tf.distribute.get_strategy() and not all(
             strategy.extended.variable_created_in_scope(v.value)
             for v in given_model.weights  # the tf.Variable
@@ -211,7 +221,7 @@ def fit(
         raise ValueError(
             f"the model has {given_model.output_shape[-1]} outputs but {info.name} has {info.num_classes} classes"
         )
-    image_size = image_size or inputs.default_image_size(info.name, model_name, given_model, recipe)
+    image_size = image_size or inputs.default_image_size(info.name, given_model, recipe, preprocessing)
     preset = preset or inputs.default_preset(image_size)
     train_examples = num_examples(dataset, "train", data_dir)
     if validation_split == "auto":
@@ -270,6 +280,8 @@ def fit(
         model.optimizer.build(model.trainable_variables)  # the LossScaleOptimizer too, under mixed_float16
     if is_multi_worker(strategy):
         patch_for_multi_worker(model, strategy)
+    # The built model has the final word (a registered model built with include_preprocessing=True takes pixel / 255).
+    preprocessing = inputs.preprocessing_for(model) or preprocessing
 
     # --- output folder: check it holds this run (or nothing), then resume ------------------
     output_dir = Path(output_dir) if output_dir is not None else default_output_dir(model_name, info.name)
@@ -281,6 +293,8 @@ def fit(
         run_dir = RunDir(output_dir / "workers" / f"{task_type}_{task_id}")
     run_info = {
         "model": model_name,
+        **model_identity(model),
+        "preprocessing": _jsonable_preprocessing(preprocessing),
         "model_fingerprint": model_fingerprint(model),
         "dataset": info.name,
         "image_size": image_size,
@@ -314,7 +328,7 @@ def fit(
         "dataset": dataset,
         "image_size": image_size,
         "preset": preset,
-        "model": inputs.normalization_model(model_name),
+        "model": preprocessing,
         "data_dir": data_dir,
     }
     train = inputs.train_dataset(

@@ -12,25 +12,27 @@ its own shard. Evaluation data is deterministic, unshuffled and keeps every exam
 import tensorflow as tf
 
 from keras_lightnets.data import BUNDLED_DATASET, make_dataset
-from keras_lightnets.registry import get_entry
+from keras_lightnets.models.describe import model_preprocessing
+from keras_lightnets.models.variant import Preprocessing
+from keras_lightnets.registry import get_entry, list_models
 
 __all__ = [
     "default_eval_split",
     "default_image_size",
     "default_preset",
     "eval_dataset",
-    "normalization_model",
+    "preprocessing_for",
     "train_dataset",
 ]
 
 SMALL_IMAGE_SIZE = 64
 
 
-def default_image_size(dataset, model_name=None, model=None, recipe=None):
+def default_image_size(dataset, model=None, recipe=None, preprocessing=None):
     """The training resolution.
 
     A given model's static input size, else the recipe's ``image_size``, else 32 for the
-    bundled dataset, else the registry's input size, else 224.
+    bundled dataset, else the model's own input size (``preprocessing.input_size``), else 224.
     """
     if model is not None and model.input_shape[1] is not None:
         return int(model.input_shape[1])
@@ -38,8 +40,8 @@ def default_image_size(dataset, model_name=None, model=None, recipe=None):
         return recipe.image_size
     if dataset == BUNDLED_DATASET:
         return 32
-    if model_name is not None and normalization_model(model_name):
-        return int(get_entry(model_name).preprocessing.input_size[0])
+    if preprocessing is not None:
+        return int(preprocessing.input_size[0])
     return 224
 
 
@@ -56,13 +58,25 @@ def default_preset(image_size):
     return "cifar" if image_size <= SMALL_IMAGE_SIZE else "imagenet"
 
 
-def normalization_model(name):
-    """``name`` when it is registered (its mean/std apply), else ``None`` (ImageNet statistics)."""
-    try:
-        get_entry(name)
-    except (ValueError, TypeError):
-        return None
-    return name
+def preprocessing_for(model=None, run_info=None):
+    """The :class:`~keras_lightnets.models.variant.Preprocessing` that feeds a model, or ``None`` (ImageNet's).
+
+    What the model records about itself (its model card, or its in-graph normalization)
+    comes first, then what its run folder recorded (``run.json``). Run folders written before
+    models carried their preprocessing name their registered variant under ``"model"``.
+    """
+    if model is not None:
+        found = model_preprocessing(model)
+        if found is not None:
+            return found
+    run_info = run_info or {}
+    recorded = run_info.get("preprocessing")
+    if recorded:
+        return Preprocessing(**{**recorded, "input_size": tuple(recorded.get("input_size", (224, 224, 3)))})
+    name = run_info.get("variant", run_info.get("model"))
+    if isinstance(name, str) and name in list_models():
+        return get_entry(name).preprocessing
+    return None
 
 
 def train_dataset(strategy, *, batch_size, **kwargs):

@@ -1,77 +1,218 @@
-"""Load PyTorch module weights (timm / torchvision layouts) into our Keras models.
+"""Load PyTorch weights (timm / torchvision layouts) into our Keras models, by name.
 
-The mapping is by order: PyTorch registers modules in forward order in the
-families we port, and our graphs are built in the same order. Every pair is
-checked by kind and shape, so a mismatch fails loudly instead of producing a
-silently wrong model. Layout changes: conv (O, I/g, kh, kw) → (kh, kw, I/g, O);
-depthwise (C·m, 1, kh, kw) → (kh, kw, C, m); linear (out, in) → (in, out);
-BatchNorm (weight, bias, running_mean, running_var) → (gamma, beta, mean, variance).
+The state dict's keys are grouped by module prefix (``features.3.conv_dw.bn.running_var`` →
+``features.3.conv_dw.bn``; ``num_batches_tracked`` is ignored), a family's *key map* names the
+Keras layer of each prefix, and each tensor is converted by that layer's type:
+
+- ``Conv2D`` kernel (kh, kw, I/g, O) ← conv weight (O, I/g, kh, kw), or a Linear (O, I) for a 1x1 conv;
+- ``DepthwiseConv2D`` kernel (kh, kw, C, m) ← conv weight (C·m, 1, kh, kw);
+- ``Dense`` kernel (in, out) ← Linear (out, in), or a 1x1 conv (out, in, 1, 1);
+- biases as they are; ``BatchNormalization`` gamma, beta, moving_mean, moving_variance ←
+  weight, bias, running_mean, running_var.
+
+A key map is data: an ordered sequence of ``(pattern, template)`` pairs. ``pattern`` is a
+regular expression that must match the whole torch module prefix; the first rule that matches
+wins. ``template`` names the Keras layer: a string, expanded like ``re.sub``'s replacement
+(``r"stem_\\1"``; a string without backreferences is the name itself), a callable taking the
+``re.Match`` for index arithmetic (``lambda m: f"block{int(m[1]) + 1}_dw_conv"``), or ``None``
+to skip that module on purpose. Key maps only need ``re``; each family keeps its own.
+
+Nothing is written into the model before every tensor has been mapped and its shape checked,
+so a failed load leaves the model as it was.
 """
+
+import re
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 
 import keras
 import numpy as np
 
-from keras_lightnets.weights._layers import weighted_layers
+from keras_lightnets.weights._layers import layer_weights, weighted_layers
+
+KeyMap = Sequence[tuple[str, str | Callable[[re.Match], str] | None]]
+
+# Keras weight role → suffix of the torch key holding it.
+TORCH_SUFFIXES = {
+    "kernel": "weight",
+    "bias": "bias",
+    "gamma": "weight",
+    "beta": "bias",
+    "moving_mean": "running_mean",
+    "moving_variance": "running_var",
+}
+IGNORED_SUFFIXES = ("num_batches_tracked",)
 
 
-def _torch_layers(module):
-    """Conv, Linear and BatchNorm modules (timm's BatchNormAct2d included), in registration order."""
-    from torch import nn  # imported here: torch is only needed to convert
-
-    kinds = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)
-    return [(name, child) for name, child in module.named_modules() if isinstance(child, kinds)]
+def _to_numpy(value):
+    if hasattr(value, "detach"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
 
 
-def _numpy(tensor):
-    return tensor.detach().cpu().numpy()
-
-
-def _convert(name, child, layer):
-    kind = type(child).__name__
-    if isinstance(layer, keras.layers.BatchNormalization):
-        if not hasattr(child, "running_var"):
-            raise ValueError(f"torch {name!r} ({kind}) does not match Keras BatchNormalization {layer.name!r}")
-        values = [child.weight, child.bias, child.running_mean, child.running_var]
-        return [_numpy(v) for v in values]
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
-        if kind != "Conv2d" or child.groups != child.in_channels:
-            raise ValueError(f"torch {name!r} is not a depthwise conv, Keras {layer.name!r} is")
-        weight = _numpy(child.weight)  # (C*m, 1, kh, kw)
-        channels = child.in_channels
-        weight = weight.reshape(channels, -1, *weight.shape[2:]).transpose(2, 3, 0, 1)
-        values = [weight]
-    elif kind == "Conv2d":
-        values = [_numpy(child.weight).transpose(2, 3, 1, 0)]
-    elif kind == "Linear":
-        values = [_numpy(child.weight).T]
+def torch_state_dict(source):
+    """``{key: numpy array}`` of a torch ``nn.Module`` or of a state dict (torch tensors or arrays)."""
+    if isinstance(source, Mapping):
+        items = source.items()
+    elif callable(getattr(source, "state_dict", None)):
+        items = source.state_dict().items()
     else:
-        raise ValueError(f"torch {name!r} ({kind}) does not match Keras {type(layer).__name__} {layer.name!r}")
-    if child.bias is not None:
-        values.append(_numpy(child.bias))
-    return values
+        raise TypeError(f"source must be a torch nn.Module or a state dict, got {type(source).__name__}")
+    return {str(key): _to_numpy(value) for key, value in items}
 
 
-def load_torch_weights(model, module):
-    """Copies the weights of the PyTorch ``module`` into the Keras ``model``; returns ``model``.
+def compile_key_map(key_map):
+    """Checks ``key_map`` and returns its rules as ``[(compiled pattern, template), ...]``."""
+    if isinstance(key_map, str | bytes | Mapping):
+        raise TypeError(f"key_map must be a sequence of (pattern, template) pairs, got {type(key_map).__name__}")
+    rules = []
+    for index, rule in enumerate(key_map):
+        if not (isinstance(rule, tuple | list) and len(rule) == 2):
+            raise TypeError(f"key_map rule {index} must be a (pattern, template) pair, got {rule!r}")
+        pattern, template = rule
+        if not (template is None or isinstance(template, str) or callable(template)):
+            raise TypeError(f"key_map rule {index} ({pattern!r}): template must be a str, a callable or None")
+        rules.append((re.compile(pattern), template))
+    return rules
 
-    Raises ``ValueError`` naming the first torch module / Keras layer pair whose
-    kind or shape differs.
+
+def map_key(rules, prefix):
+    """The Keras layer name for the torch module ``prefix``: ``(name, why)``.
+
+    ``name`` is None when no layer is named, and ``why`` then says why: ``"skipped"``
+    (the rule's template is None), no rule matches, or the rule's callable found no
+    layer for the prefix (it raised ``LookupError``, e.g. an index out of its table).
     """
-    torch_layers = _torch_layers(module)
-    keras_layers = weighted_layers(model)
-    if len(torch_layers) != len(keras_layers):
-        raise ValueError(
-            f"the torch module has {len(torch_layers)} weighted modules, the Keras model {len(keras_layers)}"
+    for pattern, template in rules:
+        match = pattern.fullmatch(prefix)
+        if match is None:
+            continue
+        if template is None:
+            return None, "skipped"
+        if not callable(template):
+            return match.expand(template), None
+        try:
+            return template(match), None
+        except LookupError as error:
+            return None, f"key-map rule {pattern.pattern!r} has no layer for {prefix!r} ({error!r})"
+    return None, f"no key-map rule matches {prefix!r}"
+
+
+def _layouts(layer, role, shape):
+    """The torch shapes accepted for the Keras variable ``role`` of ``shape``, each with its conversion."""
+    if role != "kernel":
+        return {shape: lambda v: v}
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kh, kw, channels, multiplier = shape
+        return {
+            (channels * multiplier, 1, kh, kw): lambda v: v.reshape(channels, multiplier, kh, kw).transpose(2, 3, 0, 1)
+        }
+    if isinstance(layer, keras.layers.Conv2D):
+        kh, kw, fan_in, fan_out = shape
+        layouts = {(fan_out, fan_in, kh, kw): lambda v: v.transpose(2, 3, 1, 0)}
+        if kh == kw == 1:
+            layouts[(fan_out, fan_in)] = lambda v: v.T.reshape(shape)  # a Linear as a 1x1 conv
+        return layouts
+    fan_in, fan_out = shape  # Dense
+    return {(fan_out, fan_in): lambda v: v.T, (fan_out, fan_in, 1, 1): lambda v: v.reshape(fan_out, fan_in).T}
+
+
+def _shape(shape):
+    return str(tuple(int(d) for d in shape))
+
+
+def _plan(model, state, rules):
+    """Maps and converts every tensor; returns ``(assignments, unexpected, missing, errors)`` as lists."""
+    groups = {}
+    for key, value in state.items():
+        prefix, _, suffix = key.rpartition(".")
+        if suffix in IGNORED_SUFFIXES:
+            continue
+        groups.setdefault(prefix, {})[suffix] = (key, value)
+
+    layers = {layer.name: layer for layer in weighted_layers(model)}
+    loaded_from = {}  # Keras layer name → torch prefix
+    assignments, unexpected, missing, errors = [], [], [], []
+    for prefix, tensors in groups.items():
+        name, why = map_key(rules, prefix)
+        if why == "skipped":
+            continue
+        if name is not None and name not in layers:
+            why = f"{prefix!r} maps to {name!r}, not a weighted layer of the model"
+        if why is not None:
+            unexpected += [f"{key} {_shape(value.shape)}: {why}" for key, value in tensors.values()]
+            continue
+        if name in loaded_from:
+            errors.append(f"{prefix!r} and {loaded_from[name]!r} both map to Keras layer {name!r}")
+            continue
+        loaded_from[name] = prefix
+        layer = layers[name]
+        remaining = dict(tensors)
+        for role, variable in layer_weights(layer).items():
+            target = f"{name}.{role} {_shape(variable.shape)}"
+            suffix = TORCH_SUFFIXES[role]
+            if suffix not in remaining:
+                missing.append(f"{target}: no torch key {prefix}.{suffix}")
+                continue
+            key, value = remaining.pop(suffix)
+            layouts = _layouts(layer, role, tuple(int(d) for d in variable.shape))
+            if value.shape not in layouts:
+                accepted = " or ".join(_shape(s) for s in layouts)
+                errors.append(f"{key} {_shape(value.shape)} → {target}: expected torch shape {accepted}")
+                continue
+            assignments.append((variable, layouts[value.shape](value).astype(variable.dtype)))
+        kind = type(layer).__name__
+        unexpected += [
+            f"{key} {_shape(value.shape)}: Keras {kind} {name!r} has no weight for it"
+            for key, value in remaining.values()
+        ]
+    for name, layer in layers.items():
+        if name not in loaded_from:
+            shapes = ", ".join(f"{role} {_shape(v.shape)}" for role, v in layer_weights(layer).items())
+            missing.append(f"{name} ({type(layer).__name__}: {shapes}): no torch module maps to it")
+    return assignments, unexpected, missing, errors
+
+
+def load_torch_weights(model, source, key_map, *, strict=True):
+    """Copies PyTorch weights into the Keras ``model`` by name through ``key_map``; returns ``model``.
+
+    Args:
+        model: a Keras model whose weighted layers are conv, depthwise, BatchNorm and Dense.
+        source: a torch ``nn.Module``, or a state dict ``{key: tensor or numpy array}``
+            (e.g. read from a checkpoint with NumPy, without torch).
+        key_map: ``[(pattern, template), ...]`` naming each torch module's Keras layer
+            (see the module docstring).
+        strict: when False, torch keys that map to no layer and Keras weights that
+            nothing loads are tolerated (and listed in a warning); shape mismatches and two
+            modules mapped to one layer still fail.
+
+    Raises ``ValueError`` listing every unexpected torch key, every Keras weight nothing was
+    loaded into and every shape mismatch (torch key and shape, Keras layer and the torch shape
+    it expects). Nothing is written into the model unless everything checks.
+    """
+    rules = compile_key_map(key_map)
+    state = torch_state_dict(source)
+    assignments, unexpected, missing, errors = _plan(model, state, rules)
+    sections = [("shape mismatches and conflicts", errors)]
+    if strict:
+        sections += [
+            ("unexpected torch keys (no layer to load them into)", unexpected),
+            ("missing (Keras weights nothing was loaded into)", missing),
+        ]
+    problems = sum(len(entries) for _, entries in sections)
+    if problems:
+        plural = "s" if problems > 1 else ""
+        lines = [f"cannot load torch weights into {model.name!r}, nothing was loaded ({problems} problem{plural}):"]
+        for title, entries in sections:
+            if entries:
+                lines.append(f"{title}:")
+                lines += [f"  {entry}" for entry in entries]
+        raise ValueError("\n".join(lines))
+    if unexpected or missing:
+        warnings.warn(
+            f"load_torch_weights(strict=False) into {model.name!r} skipped: " + "; ".join(unexpected + missing),
+            stacklevel=2,
         )
-    for (name, child), layer in zip(torch_layers, keras_layers, strict=True):
-        values = _convert(name, child, layer)
-        expected = [tuple(w.shape) for w in layer.get_weights()]
-        if len(values) != len(expected):
-            raise ValueError(f"torch {name!r} has {len(values)} tensors, Keras {layer.name!r} has {len(expected)}")
-        for index, (value, shape) in enumerate(zip(values, expected, strict=True)):
-            if value.shape != shape:
-                if value.size != np.prod(shape):
-                    raise ValueError(f"torch {name!r} {value.shape} does not fit Keras {layer.name!r} {shape}")
-                values[index] = value.reshape(shape)  # Linear → 1x1 conv and the like
-        layer.set_weights(values)
+    for variable, value in assignments:
+        variable.assign(value)
     return model

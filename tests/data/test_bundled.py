@@ -7,7 +7,7 @@ from tfds_helpers import prepare_offline, read_split
 
 from keras_lightnets.data import BUNDLED_DATASET, LightnetsDigits
 from keras_lightnets.data.bundled import IMAGE_SIZE, SPLIT_SIZES, digits_images, split_rows
-from keras_lightnets.models._common import MIN_INPUT_SIZE
+from keras_lightnets.models.scaffold import MIN_INPUT_SIZE
 
 # The figures documented in keras_lightnets/data/bundled.py.
 TRAIN_PER_CLASS = [143, 146, 142, 147, 145, 146, 145, 144, 140, 144]

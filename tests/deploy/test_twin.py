@@ -1,5 +1,7 @@
 """The tf_keras twin of every family: same layer names, same weights, outputs equal to 1e-5."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ from deploy_helpers import FAMILY_VARIANTS, TEST_SIZE, randomize_batchnorm
 
 import keras_lightnets as kl
 from keras_lightnets.deploy import UnsupportedLayerError, quantize_aware, to_tf_keras
+from keras_lightnets.layers.model_card import ModelCard, find_model_card
 
 
 @pytest.mark.parametrize("name", FAMILY_VARIANTS)
@@ -49,3 +52,30 @@ def test_nested_model_is_refused():
 def test_twin_refuses_non_models():
     with pytest.raises(TypeError, match="Keras 3 functional model"):
         to_tf_keras("rexnet_100")
+
+
+def test_model_card_travels_into_the_twin_and_the_qat_model():
+    card = ModelCard(
+        "rexnet",
+        variant=None,
+        architecture={"constructor": "ReXNet", "args": {"width": 0.5, "se_ratio": 1 / 12}},
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        input_size=(224, 224, 3),
+    )
+    inputs = keras.Input((TEST_SIZE, TEST_SIZE, 3))
+    x = card(inputs)
+    x = keras.layers.Conv2D(4, 3, name="conv")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="fc")(keras.layers.GlobalAveragePooling2D()(x)))
+    expected = json.loads(json.dumps(card.get_config()))
+    base_keys = set(keras.layers.Layer.get_config(card))
+    for converted in (to_tf_keras(model), quantize_aware(model)):
+        found = find_model_card(converted)
+        assert found is not None and found.name == "model_card"
+        config = json.loads(json.dumps(found.get_config()))
+        assert {key: config[key] for key in expected if key not in base_keys} == {
+            key: value for key, value in expected.items() if key not in base_keys
+        }
+        assert found.family == "rexnet" and found.architecture["args"]["width"] == 0.5
+        assert list(found.mean) == [0.485, 0.456, 0.406]

@@ -6,40 +6,14 @@ import pytest
 from keras import layers
 
 from keras_lightnets.layers import (
-    PartialResidualAdd,
+    ChannelPadAdd,
     StochasticDepth,
     conv_bn_act,
     fire,
-    max_pool_ceil,
     pad_for_conv,
+    residual_add,
     squeeze_excite,
 )
-
-
-def numpy_max_pool_ceil(x, pool=3, stride=2):
-    """PyTorch MaxPool2d(pool, stride, ceil_mode=True) on NHWC, written out."""
-    _, height, width, _ = x.shape
-    out_h = -(-(height - pool) // stride) + 1
-    out_w = -(-(width - pool) // stride) + 1
-    out = np.empty((x.shape[0], out_h, out_w, x.shape[3]), x.dtype)
-    for i in range(out_h):
-        for j in range(out_w):
-            window = x[:, i * stride : i * stride + pool, j * stride : j * stride + pool]
-            out[:, i, j] = window.max(axis=(1, 2))
-    return out
-
-
-@pytest.mark.parametrize("height, width", [(7, 7), (8, 8), (9, 12), (12, 9), (13, 55), (54, 54)])
-def test_max_pool_ceil_equals_pytorch_ceil_mode(height, width, rng):
-    x = rng.standard_normal((2, height, width, 3)).astype("float32") - 1.0  # negatives: -inf padding matters
-    inputs = keras.Input((height, width, 3))
-    model = keras.Model(inputs, max_pool_ceil(inputs, name="pool"))
-    np.testing.assert_array_equal(model.predict(x, verbose=0), numpy_max_pool_ceil(x))
-
-
-def test_max_pool_ceil_needs_static_size():
-    with pytest.raises(ValueError, match="static spatial dimensions"):
-        max_pool_ceil(keras.Input((None, None, 3)), name="pool")
 
 
 def test_squeeze_excite_formula(rng):
@@ -59,14 +33,20 @@ def test_squeeze_excite_hidden_width_rule():
     assert model.get_layer("se2_reduce").filters == 10
 
 
-def test_partial_residual_adds_to_the_first_channels(rng):
+def test_channel_pad_add_adds_to_the_first_channels(rng):
     y = rng.standard_normal((2, 3, 3, 5)).astype("float32")
     x = rng.standard_normal((2, 3, 3, 2)).astype("float32")
-    out = PartialResidualAdd()([y, x]).numpy()
+    out = ChannelPadAdd()([y, x]).numpy()
     np.testing.assert_allclose(out[..., :2], y[..., :2] + x, rtol=1e-6)
     np.testing.assert_array_equal(out[..., 2:], y[..., 2:])
     with pytest.raises(ValueError, match="shortcut channels"):
-        PartialResidualAdd()([keras.Input((3, 3, 2)), keras.Input((3, 3, 5))])
+        ChannelPadAdd()([keras.Input((3, 3, 2)), keras.Input((3, 3, 5))])
+
+
+def test_residual_add_pads_only_a_narrower_shortcut():
+    y, same, narrow = keras.Input((3, 3, 5)), keras.Input((3, 3, 5)), keras.Input((3, 3, 2))
+    assert type(residual_add(y, same, name="add")._keras_history.operation) is layers.Add
+    assert type(residual_add(y, narrow, name="pad_add")._keras_history.operation) is ChannelPadAdd
 
 
 def test_stochastic_depth_per_sample(rng):

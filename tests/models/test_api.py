@@ -1,12 +1,15 @@
 """The keras.applications contract for every family: heads, pooling, shapes, channels,
 feature pyramids, stochastic depth, weight files and `.keras` round trips."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
 
 import keras_lightnets as kl
 from keras_lightnets.layers import StochasticDepth
+from keras_lightnets.registry import representative_models
 
 # One representative per family, and the (stride, channels) of its feature pyramid.
 FAMILIES = {
@@ -27,6 +30,8 @@ LAST_CHANNELS = {
     "mobilenetv2": 1280,
 }
 SHAPE = (96, 128, 3)  # non-square, small enough to be fast
+# One registered variant per family, found through the registry: a new family is in every check below.
+REPRESENTATIVES = representative_models()
 
 
 def build(family, **kwargs):
@@ -34,35 +39,45 @@ def build(family, **kwargs):
     return builder(**family_kwargs, **kwargs)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_classifier_on_non_square_input(family, rng):
-    model = build(family, input_shape=(160, 192, 3), classes=7)
+def test_every_family_states_its_feature_pyramid():
+    # The pyramid facts above are per family; a new family must state its own.
+    stated = {builder.__name__ for builder, _, _ in FAMILIES.values()}
+    assert {kl.get_family(family).constructor.__name__ for family in kl.list_families()} <= stated
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_classifier_on_non_square_input(name, rng):
+    model = kl.create_model(name, input_shape=(160, 192, 3), classes=7)
     probabilities = model.predict(rng.standard_normal((2, 160, 192, 3)).astype("float32"), verbose=0)
     assert probabilities.shape == (2, 7)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_last_feature_map_channels(family):
+    assert build(family, include_top=False, input_shape=SHAPE).output_shape[-1] == LAST_CHANNELS[family]
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])
-def test_include_top_false_pooling(family, pooling, rng):
-    model = build(family, include_top=False, pooling=pooling, input_shape=SHAPE)
-    channels = LAST_CHANNELS[family]
+def test_include_top_false_pooling(name, pooling, rng):
+    model = kl.create_model(name, include_top=False, pooling=pooling, input_shape=SHAPE)
     x = rng.standard_normal((1, *SHAPE)).astype("float32")
     features = model.predict(x, verbose=0)
     if pooling is None:
-        assert features.ndim == 4 and features.shape[-1] == channels
+        assert features.ndim == 4
     else:
-        assert features.shape == (1, channels)
-        unpooled = build(family, include_top=False, input_shape=SHAPE)
+        assert features.ndim == 2
+        unpooled = kl.create_model(name, include_top=False, input_shape=SHAPE)
         unpooled.set_weights(model.get_weights())
         spatial = unpooled.predict(x, verbose=0)
         reduce = np.mean if pooling == "avg" else np.max
         np.testing.assert_allclose(features, reduce(spatial, axis=(1, 2)), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_one_channel_input(family, rng):
-    model = build(family, input_shape=(64, 64, 1), classes=10, classifier_activation=None)
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_one_channel_input(name, rng):
+    model = kl.create_model(name, input_shape=(64, 64, 1), classes=10, classifier_activation=None)
     assert model.get_layer(model.layers[1].name).input.shape[-1] == 1
     assert model.predict(rng.standard_normal((1, 64, 64, 1)).astype("float32"), verbose=0).shape == (1, 10)
 
@@ -92,13 +107,13 @@ def test_features_only_is_the_backbone_of_the_classifier(rng):
     np.testing.assert_allclose(features.predict(x, verbose=0)[-1], tapped.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_keras_file_round_trip(family, tmp_path, rng):
-    kwargs = {"drop_path_rate": 0.1} if family != "mobilenet" else {}
-    model = build(family, input_shape=SHAPE, classes=5, **kwargs)
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_keras_file_round_trip(name, tmp_path, rng):
+    has_drop_path = "drop_path_rate" in inspect.signature(kl.get_entry(name).constructor).parameters
+    model = kl.create_model(name, input_shape=SHAPE, classes=5, **({"drop_path_rate": 0.1} if has_drop_path else {}))
     x = rng.standard_normal((2, *SHAPE)).astype("float32")
     expected = model.predict(x, verbose=0)
-    path = tmp_path / f"{family}.keras"
+    path = tmp_path / f"{name}.keras"
     model.save(path)
     restored = keras.models.load_model(path)
     np.testing.assert_array_equal(restored.predict(x, verbose=0), expected)
@@ -145,5 +160,130 @@ def test_partial_residual_uses_plain_add_when_widths_match():
     model = kl.ReXNet(1.0)
     kinds = {layer.name: type(layer).__name__ for layer in model.layers if layer.name.endswith("_add")}
     # width 1.0: blocks 2..16 with stride 1 widen (partial), none keeps its width
-    assert kinds and set(kinds.values()) <= {"PartialResidualAdd", "Add"}
+    assert kinds and set(kinds.values()) <= {"ChannelPadAdd", "Add"}
     assert "block1_add" not in kinds  # 32 -> 16 channels: no shortcut
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_any_input_size_without_top(name):
+    # keras.applications' rule: include_top=False takes (None, None, C)
+    model = kl.create_model(name, include_top=False, pooling="avg", input_shape=(None, None, 3))
+    for height, width in ((64, 64), (97, 71)):
+        out = model.predict(np.zeros((1, height, width, 3), "float32"), verbose=0)
+        assert out.shape == (1, model.output_shape[-1])
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_features_only_outputs_are_the_model_card_taps(name, rng):
+    keras.utils.set_random_seed(0)
+    features = kl.create_model(name, features_only=True, input_shape=(64, 64, 3))
+    keras.utils.set_random_seed(0)
+    classifier = kl.create_model(name, input_shape=(64, 64, 3))
+    card = kl.layers.find_model_card(classifier)
+    assert features.output_names == [f"stride{stride}" for stride, _ in card.features]
+    tapped = keras.Model(classifier.inputs, [classifier.get_layer(layer).output for _, layer in card.features])
+    x = rng.standard_normal((1, 64, 64, 3)).astype("float32")
+    for got, expected in zip(features.predict(x, verbose=0), tapped.predict(x, verbose=0), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_include_preprocessing_takes_pixels_in_unit_range(name, tmp_path, rng):
+    preprocessing = kl.get_entry(name).preprocessing
+    inside = kl.create_model(name, include_preprocessing=True, input_shape=(64, 64, 3), classes=5)
+    plain = kl.create_model(name, input_shape=(64, 64, 3), classes=5)
+    for layer in plain.layers:
+        if layer.weights:
+            layer.set_weights(inside.get_layer(layer.name).get_weights())
+    pixels = rng.random((2, 64, 64, 3), dtype=np.float32)
+    normalized = (pixels - np.array(preprocessing.mean, np.float32)) / np.array(preprocessing.std, np.float32)
+    expected = plain.predict(normalized, verbose=0)
+    np.testing.assert_allclose(inside.predict(pixels, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    # the normalization is frozen and travels in the .keras file
+    assert not inside.get_layer("input_normalization").trainable
+    inside.save(tmp_path / "inside.keras")
+    restored = keras.models.load_model(tmp_path / "inside.keras")
+    np.testing.assert_allclose(restored.predict(pixels, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    assert kl.model_preprocessing(restored).mean == (0.0, 0.0, 0.0)  # it takes pixel / 255
+
+
+def test_classifier_weights_load_into_features_only_and_headless_models(tmp_path, rng):
+    classifier = kl.create_model("mobilenetv2_035", input_shape=(64, 64, 3), classes=3)
+    path = tmp_path / "classifier.weights.h5"
+    classifier.save_weights(path)
+    x = rng.standard_normal((1, 64, 64, 3)).astype("float32")
+    card = kl.layers.find_model_card(classifier)
+    tapped = keras.Model(classifier.inputs, [classifier.get_layer(layer).output for _, layer in card.features])
+    features = kl.create_model("mobilenetv2_035", input_shape=(64, 64, 3), classes=3, features_only=True, weights=path)
+    for got, expected in zip(features.predict(x, verbose=0), tapped.predict(x, verbose=0), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    headless = kl.create_model("mobilenetv2_035", input_shape=(64, 64, 3), classes=3, include_top=False, weights=path)
+    head_input = keras.Model(classifier.inputs, classifier.get_layer("head_act").output)
+    np.testing.assert_array_equal(headless.predict(x, verbose=0), head_input.predict(x, verbose=0))
+    # and a file saved from a headless model loads into a headless model
+    headless.save_weights(tmp_path / "headless.weights.h5")
+    again = kl.create_model(
+        "mobilenetv2_035", input_shape=(64, 64, 3), include_top=False, weights=tmp_path / "headless.weights.h5"
+    )
+    np.testing.assert_array_equal(again.predict(x, verbose=0), head_input.predict(x, verbose=0))
+
+
+def test_a_flattening_head_needs_a_fixed_input_size():
+    # VGG / AlexNet heads flatten the last map; the scaffold enforces keras.applications' rule for them.
+    from functools import partial
+
+    from keras_lightnets.models.scaffold import application_args, build_model
+    from keras_lightnets.models.variant import Family
+
+    def body(x):
+        x = keras.layers.Conv2D(4, 3, strides=32, name="conv")(x)
+        return x, {32: x}
+
+    def head(x, *, classes, classifier_activation):
+        x = keras.layers.Flatten(name="flatten")(x)
+        return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+    def Toy(
+        include_top=True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=10,
+        classifier_activation="softmax",
+        name=None,
+        *,
+        features_only=False,
+        include_preprocessing=False,
+    ):
+        return build_model(
+            TOY,
+            architecture={},
+            body=body,
+            head=partial(head),
+            default_name="toy",
+            fixed_size_for_top=True,
+            **application_args(locals()),
+        )
+
+    TOY = Family(name="toy", constructor=Toy, variants=(), architecture_args=())
+    with pytest.raises(ValueError, match="`include_top=True` needs a fixed input size"):
+        Toy(input_shape=(None, None, 3))
+    assert Toy(include_top=False, input_shape=(None, None, 3)).output_shape == (None, None, None, 4)
+    assert Toy(input_shape=(64, 64, 3)).output_shape == (None, 10)
+
+
+def test_an_architecture_override_never_keeps_a_published_name():
+    assert kl.create_model("rexnet_100", width=2.0).name == "rexnet_200"  # what it is
+    custom = kl.create_model("rexnet_100", activation="relu", input_shape=(64, 64, 3))
+    assert custom.name == "rexnet_100_custom"
+    identity = kl.model_identity(custom)
+    assert identity["variant"] is None and identity["family"] == "rexnet"
+    assert identity["architecture"] == {"constructor": "ReXNet", "args": {"width": 1.0, "activation": "relu"}}
+    assert kl.ReXNet(1.7, input_shape=(64, 64, 3)).name == "rexnet_170"
+    # renaming keeps what the model is
+    renamed = kl.create_model("mobilenetv2_100", name="mine", input_shape=(64, 64, 3))
+    assert renamed.name == "mine" and kl.model_identity(renamed)["variant"] == "mobilenetv2_100"
+    assert kl.model_preprocessing(renamed).mean == (0.5, 0.5, 0.5)
+    # head, input and regularization are not architecture: the variant keeps its name
+    assert kl.create_model("rexnet_100", classes=10, dropout_rate=0.1, input_shape=(64, 64, 3)).name == "rexnet_100"

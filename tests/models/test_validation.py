@@ -1,20 +1,49 @@
 """Bad arguments raise a clear error naming the argument and what is allowed, before any layer
-is built (make_inputs is the first step that creates one)."""
+is built: the fixture makes building any Keras layer fail, so a check that comes too late fails
+the test. The keras.applications arguments are checked for every family the registry finds."""
 
+import keras
 import pytest
 
 import keras_lightnets as kl
-from keras_lightnets.models import _common
 
 
 @pytest.fixture(autouse=True)
-def no_model_may_be_built(monkeypatch):
+def no_layer_may_be_built(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a layer was built before the arguments were checked")
 
-    for module in ("mobilenet", "mobilenetv2", "rexnet", "rexnet_lite", "squeezenet"):
-        monkeypatch.setattr(f"keras_lightnets.models.{module}.make_inputs", fail)
-    monkeypatch.setattr(_common, "make_inputs", fail)
+    monkeypatch.setattr(keras.layers.Layer, "__init__", fail)
+
+
+# Bad keras.applications arguments, given to every family's constructor.
+COMMON_CASES = [
+    ({"pooling": "mean"}, ValueError, "`pooling` must be one of (None, 'avg', 'max')"),
+    ({"classes": 0}, ValueError, "`classes` must be > 0"),
+    ({"classes": 10.0}, TypeError, "`classes` must be an integer"),
+    ({"include_top": "yes"}, TypeError, "`include_top` must be True or False"),
+    ({"features_only": 1}, TypeError, "`features_only` must be True or False"),
+    ({"include_preprocessing": "no"}, TypeError, "`include_preprocessing` must be True or False"),
+    ({"classifier_activation": "softmaxx"}, ValueError, "`classifier_activation` must be None"),
+    ({"input_shape": (16, 16, 3)}, ValueError, "input height must be at least 32 pixels"),
+    ({"input_shape": (224, 224)}, ValueError, "`input_shape` must be (height, width, channels)"),
+    ({"input_shape": (224, 224, None)}, ValueError, "known number of channels"),
+    ({"weights": "imagenet"}, ValueError, "`weights='imagenet'` is not available yet"),
+    ({"weights": 3}, TypeError, "`weights` must be None or the path"),
+    ({"weights": "model.pt"}, ValueError, "'.weights.h5' or '.keras'"),
+    ({"name": "a/b"}, ValueError, "`name` must be a non-empty string without '/'"),
+    ({"name": ""}, ValueError, "`name` must be a non-empty string"),
+    ({"name": 3}, TypeError, "`name` must be a string"),
+]
+CONSTRUCTORS = {family: kl.get_family(family).constructor for family in kl.list_families()}
+
+
+@pytest.mark.parametrize("family", sorted(CONSTRUCTORS))
+@pytest.mark.parametrize("kwargs, error, message", COMMON_CASES, ids=[str(k) for k, _, _ in COMMON_CASES])
+def test_every_family_checks_the_application_arguments_first(family, kwargs, error, message):
+    with pytest.raises(error) as raised:
+        CONSTRUCTORS[family](**kwargs)
+    assert message in str(raised.value)
 
 
 CASES = [
@@ -33,8 +62,6 @@ CASES = [
     (kl.SqueezeNet, {"version": "1.2"}, ValueError, "`version` must be one of ('1.0', '1.1')"),
     (kl.SqueezeNet, {"version": 1.0}, ValueError, "`version` must be one of"),
     (kl.SqueezeNet, {"bypass": "full"}, ValueError, "`bypass` must be one of (None, 'simple', 'complex')"),
-    (kl.SqueezeNet, {"input_shape": (None, None, 3)}, ValueError, "needs a static input height"),
-    (kl.ReXNet, {"pooling": "mean"}, ValueError, "`pooling` must be one of (None, 'avg', 'max')"),
     (kl.MobileNetV2, {"classes": 0}, ValueError, "`classes` must be > 0"),
     (kl.MobileNetV2, {"classes": 10.0}, TypeError, "`classes` must be an integer"),
     (kl.ReXNet, {"input_shape": (16, 16, 3)}, ValueError, "input height must be at least 32 pixels"),
@@ -44,14 +71,11 @@ CASES = [
     (kl.ReXNet, {"input_shape": (224, 224, None)}, ValueError, "known number of channels"),
     (kl.ReXNet, {"input_shape": (224, 224, 0)}, ValueError, "`input_shape` channels must be a positive integer"),
     (kl.ReXNet, {"weights": "imagenet"}, ValueError, "`weights='imagenet'` is not available yet"),
-    (kl.ReXNet, {"weights": 3}, ValueError, "`weights` must be None or the path"),
     (kl.ReXNet, {"weights": "missing.weights.h5"}, ValueError, "`weights` file does not exist"),
     (kl.ReXNet, {"weights": "model.pt"}, ValueError, "'.weights.h5' or '.keras'"),
     (kl.ReXNet, {"dropout_rate": 1.0}, ValueError, "`dropout_rate` must be in [0, 1)"),
     (kl.ReXNet, {"drop_path_rate": -0.1}, ValueError, "`drop_path_rate` must be in [0, 1)"),
-    (kl.ReXNet, {"include_top": "yes"}, TypeError, "`include_top` must be True or False"),
     (kl.ReXNet, {"classifier_activation": "softmaxx"}, ValueError, "`classifier_activation` must be None"),
-    (kl.ReXNet, {"features_only": 1}, TypeError, "`features_only` must be True or False"),
 ]
 
 

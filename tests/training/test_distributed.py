@@ -57,16 +57,20 @@ for name in ("one_device", "mirrored"):
 def relative(a, b):
     return max(abs(x - y) / abs(x) for x, y in zip(a, b))
 losses = [[row[key] for row in run.history] for run in (single, mirrored) for key in ("loss", "val_loss")]
-moved = max(float(np.max(np.abs(w - w0))) for w, w0 in zip(single.model.get_weights(), initial))
+single_weights, mirrored_weights = single.model.get_weights(), mirrored.model.get_weights()
+moved = max(float(np.max(np.abs(w - w0))) for w, w0 in zip(single_weights, initial))
+def norm(arrays):
+    return float(np.sqrt(sum(np.sum(np.square(a.astype("float64"))) for a in arrays)))
+step = norm([w - w0 for w, w0 in zip(single_weights, initial)])
+gap = norm([a - b for a, b in zip(single_weights, mirrored_weights)])
 print(json.dumps({
     "replicas": replicas,
     "single_loss": losses[0], "mirrored_loss": losses[2],
     "loss_rel_diff": relative(losses[0], losses[2]),
     "val_loss_rel_diff": relative(losses[1], losses[3]),
-    "weights_max_abs_diff": max(
-        float(np.max(np.abs(a - b))) for a, b in zip(single.model.get_weights(), mirrored.model.get_weights())
-    ),
+    "weights_max_abs_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(single_weights, mirrored_weights)),
     "weights_max_abs_change": moved,
+    "weights_rel_diff": gap / step,
 }))
 """
 
@@ -84,7 +88,12 @@ def test_mirrored_over_two_cpus_matches_one_device(tmp_path, data_dir):
     assert numbers["weights_max_abs_change"] > 1e-3  # the weights did move
     assert numbers["loss_rel_diff"] < 1e-5
     assert numbers["val_loss_rel_diff"] < 1e-5
-    assert numbers["weights_max_abs_diff"] < 1e-5
+    # The two runs' weights differ by float rounding only: measured against how far the three steps
+    # moved them (|w_single - w_mirrored| / |w_single - w_initial|, over all weights), since an
+    # absolute bound fails on large steps (this loss is ~18, the weights move by ~0.9). Rounding
+    # gives ~1e-5; a wrong per-replica scaling (summed instead of averaged gradients, or a half
+    # batch's gradient) would change the steps by 2x, a relative difference of order 1.
+    assert numbers["weights_rel_diff"] < 1e-3
 
 
 def _free_ports(count):

@@ -1,0 +1,90 @@
+"""Argument checks, one convention for the whole package.
+
+A value of the wrong type raises ``TypeError``; a value of the right type outside what is
+allowed raises ``ValueError``. Every message names the argument in backticks, says what is
+allowed and shows what was given, so the user can fix the call without reading our code.
+Bools are refused where numbers are expected (``True`` is an ``int`` in Python, never what
+the caller meant). Each check returns the value, so it can be used inline.
+"""
+
+import math
+import numbers
+
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_number",
+    "check_positive",
+    "check_positive_int",
+    "check_rate",
+]
+
+
+def check_bool(value, arg):
+    """``True`` or ``False`` (not 0/1, not a string)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{arg}` must be True or False, got {value!r}")
+    return value
+
+
+def check_choice(value, arg, allowed):
+    """One of ``allowed`` (compared with ``==`` and the same type, so ``1.0`` is not ``"1.0"``)."""
+    if not any(value == choice and type(value) is type(choice) for choice in allowed):
+        raise ValueError(f"`{arg}` must be one of {tuple(allowed)}, got {value!r}")
+    return value
+
+
+def check_number(value, arg, *, minimum=None, maximum=None, integer=False, exclusive_minimum=False, hint=""):
+    """A finite real number (an integer when ``integer``) within ``[minimum, maximum]``.
+
+    ``exclusive_minimum`` makes the lower bound strict (``> minimum``). ``hint`` is appended
+    to the allowed range in the message (what the bound means).
+    """
+    kind = numbers.Integral if integer else numbers.Real
+    what = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"`{arg}` must be {what}{_range(minimum, maximum, exclusive_minimum)}{hint}, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"`{arg}` must be a finite number, got {value!r}")
+    below = minimum is not None and (value <= minimum if exclusive_minimum else value < minimum)
+    above = maximum is not None and value > maximum
+    if below or above:
+        raise ValueError(f"`{arg}` must be{_range(minimum, maximum, exclusive_minimum)}{hint}, got {value!r}")
+    return value
+
+
+def _range(minimum, maximum, exclusive_minimum):
+    if minimum is not None and maximum is not None:
+        return f" in {'(' if exclusive_minimum else '['}{minimum}, {maximum}]"
+    if minimum is not None:
+        return f" {'>' if exclusive_minimum else '>='} {minimum}"
+    if maximum is not None:
+        return f" <= {maximum}"
+    return ""
+
+
+def check_positive(value, arg, *, integer=False):
+    """A finite number > 0 (an integer when ``integer``)."""
+    return check_number(value, arg, minimum=0, integer=integer, exclusive_minimum=True)
+
+
+def check_int(value, arg, minimum, hint=""):
+    """An integer >= ``minimum``."""
+    return check_number(value, arg, minimum=minimum, integer=True, hint=hint)
+
+
+def check_positive_int(arg, value):
+    """``None`` (the default applies) or an integer >= 1."""
+    if value is None:
+        return None
+    return check_number(value, arg, minimum=1, integer=True)
+
+
+def check_rate(value, arg):
+    """A probability in [0, 1), as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{arg}` must be a number in [0, 1), got {value!r}")
+    if not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise ValueError(f"`{arg}` must be in [0, 1), got {value!r}")
+    return float(value)

@@ -1,0 +1,59 @@
+"""What a built model says about itself: its family, variant, architecture and preprocessing.
+
+Training and deployment code asks these functions, never ``model.name`` (users rename
+models). They read the :class:`~keras_lightnets.layers.ModelCard` in the graph and whether
+the graph starts with an in-graph normalization (``include_preprocessing=True`` or the
+deploy wrapper), and work on Keras 3 models, their tf_keras twins and QAT models alike.
+"""
+
+import dataclasses
+
+from keras_lightnets.layers.model_card import find_model_card
+from keras_lightnets.models.scaffold import INPUT_NORMALIZATION_LAYER
+from keras_lightnets.models.variant import Preprocessing
+
+__all__ = ["has_input_normalization", "model_family", "model_identity", "model_preprocessing"]
+
+
+def has_input_normalization(model):
+    """Whether ``model`` takes ``pixel / 255`` and normalizes it through an ``input_normalization`` layer."""
+    names = {getattr(layer, "layer", layer).name for layer in model.layers} | {layer.name for layer in model.layers}
+    return INPUT_NORMALIZATION_LAYER in names or f"quant_{INPUT_NORMALIZATION_LAYER}" in names
+
+
+def model_family(model):
+    """The family name recorded in ``model`` (``"rexnet"``), or ``None`` for a foreign model."""
+    card = find_model_card(model)
+    return None if card is None else card.family
+
+
+def model_identity(model):
+    """``{"family", "variant", "architecture"}`` as recorded in ``model`` (all ``None`` for a foreign model)."""
+    card = find_model_card(model)
+    if card is None:
+        return {"family": None, "variant": None, "architecture": None}
+    return {"family": card.family, "variant": card.variant, "architecture": card.architecture}
+
+
+def model_preprocessing(model):
+    """The :class:`Preprocessing` that feeds ``model``, or ``None`` when it records none.
+
+    A model that normalizes inside takes ``pixel / 255``: mean 0 and std 1, with the
+    recorded resize settings.
+    """
+    card = find_model_card(model)
+    preprocessing = None
+    if card is not None and card.mean is not None:
+        preprocessing = Preprocessing(
+            input_size=tuple(card.input_size or Preprocessing.input_size),
+            mean=card.mean,
+            std=card.std,
+            crop_pct=card.crop_pct if card.crop_pct is not None else Preprocessing.crop_pct,
+            interpolation=card.interpolation or Preprocessing.interpolation,
+        )
+    if has_input_normalization(model):
+        channels = model.input_shape[-1]
+        preprocessing = dataclasses.replace(
+            preprocessing or Preprocessing(), mean=(0.0,) * channels, std=(1.0,) * channels
+        )
+    return preprocessing

@@ -1,0 +1,352 @@
+"""The build scaffold every family shares: a family file gives its body and its head, this
+module does the rest.
+
+It owns the keras.applications arguments (``include_top, weights, input_tensor,
+input_shape, pooling, classes, classifier_activation, name``) plus ``features_only`` and
+``include_preprocessing``: they are checked here, once, before a single layer is built.
+Then it makes the input, the optional in-graph normalization, the :class:`ModelCard`
+(what the model is, carried in the graph), calls the family's body, taps the feature maps,
+adds the family's head or the pooling, and loads a weights file into the full classifier
+before cutting out what was asked for, so a classifier's weights file loads into its
+``features_only`` and ``include_top=False`` models too.
+
+A family constructor is its own argument checks plus one call::
+
+    return build_model(
+        FAMILY, architecture={"width": width}, body=partial(_body, ...), head=partial(dense_head, ...),
+        default_name=f"rexnet_{width_tag(width)}", **application_args(locals()),
+    )
+"""
+
+import inspect
+import os
+
+import keras
+import numpy as np
+from keras import layers
+
+from keras_lightnets.checks import check_bool, check_choice, check_positive
+from keras_lightnets.layers.model_card import ModelCard
+
+__all__ = [
+    "APPLICATION_ARGS",
+    "DEFAULT_INPUT_SHAPE",
+    "INPUT_NORMALIZATION_LAYER",
+    "MIN_INPUT_SIZE",
+    "FeatureTracker",
+    "application_args",
+    "build_model",
+    "dense_head",
+    "width_tag",
+]
+
+POOLINGS = (None, "avg", "max")
+DEFAULT_INPUT_SHAPE = (224, 224, 3)
+# Five stride-2 reductions need at least 32 pixels to leave a 1x1 map.
+MIN_INPUT_SIZE = 32
+# The frozen 1x1 depthwise convolution that ``include_preprocessing=True`` puts first (and
+# the deploy path puts in front of models for Android): a per-channel ``(x - mean) / std``
+# that tfmot quantizes like any convolution.
+INPUT_NORMALIZATION_LAYER = "input_normalization"
+# The arguments of every constructor that the scaffold owns.
+APPLICATION_ARGS = (
+    "include_top",
+    "weights",
+    "input_tensor",
+    "input_shape",
+    "pooling",
+    "classes",
+    "classifier_activation",
+    "name",
+    "features_only",
+    "include_preprocessing",
+)
+
+
+def application_args(arguments):
+    """The scaffold's arguments out of a constructor's ``locals()``."""
+    return {key: arguments[key] for key in APPLICATION_ARGS}
+
+
+def width_tag(width):
+    """``1.0 -> "100"``, ``0.35 -> "035"``: the registry's width suffix."""
+    return f"{round(width * 100):03d}"
+
+
+class FeatureTracker:
+    """Tracks the current stride and the last feature map at each stride (timm's feature taps)."""
+
+    def __init__(self):
+        self.stride = 1
+        self.maps = {}
+
+    def add(self, x, stride=1):
+        self.stride *= stride
+        self.maps[self.stride] = x
+        return x
+
+
+def dense_head(x, *, classes, classifier_activation, dropout_rate):
+    """GAP → Dropout → Dense: the classifier of most families."""
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="dropout")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+
+# ----------------------------------------------------------------------------------------
+# Checks of the keras.applications arguments
+
+
+def _check_weights(weights):
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights.lower() == "imagenet":
+        raise ValueError(
+            "`weights='imagenet'` is not available yet: published ImageNet weights come in a later "
+            "release. Use `weights=None` or the path to a Keras weights file (.weights.h5 or .keras)."
+        )
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"`weights` must be None or the path to a Keras weights file, got {weights!r}")
+    path = os.fspath(weights)
+    if not path.endswith((".weights.h5", ".keras")):
+        raise ValueError(f"`weights` must be a '.weights.h5' or '.keras' file, got {path!r}")
+    if not os.path.isfile(path):
+        raise ValueError(f"`weights` file does not exist: {path!r}")
+    return path
+
+
+def _check_classifier_activation(activation):
+    if activation is None or callable(activation):
+        return activation
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`classifier_activation` must be None, a callable or a Keras activation name such as "
+            f"'softmax', got {activation!r}"
+        ) from error
+    return activation
+
+
+def _check_name(name):
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a string or None, got {name!r}")
+    if not name or "/" in name:
+        raise ValueError(f"`name` must be a non-empty string without '/', got {name!r}")
+    return name
+
+
+def _resolve_input_shape(input_tensor, input_shape, *, default_shape, min_size, static):
+    """The ``(height, width, channels)`` to build; ``static`` (True or a reason) refuses None sizes."""
+    if input_tensor is not None:
+        shape = tuple(input_tensor.shape)
+        if len(shape) != 4:
+            raise ValueError(f"`input_tensor` must have rank 4 (batch, height, width, channels), got shape {shape}")
+        shape = shape[1:]
+    elif input_shape is None:
+        shape = tuple(default_shape)
+    else:
+        if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+            raise ValueError(f"`input_shape` must be (height, width, channels) (channels_last), got {input_shape!r}")
+        shape = tuple(input_shape)
+    height, width, channels = shape
+    for dim, arg in ((height, "height"), (width, "width"), (channels, "channels")):
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim <= 0):
+            raise ValueError(f"`input_shape` {arg} must be a positive integer or None, got {dim!r}")
+    if channels is None:
+        raise ValueError(f"`input_shape` needs a known number of channels, got {shape}")
+    for dim, arg in ((height, "height"), (width, "width")):
+        if dim is None and static:
+            raise ValueError(
+                f"this model needs a static input {arg} here: pass e.g. input_shape=({default_shape[0]}, "
+                f"{default_shape[1]}, {channels}){f' ({static})' if isinstance(static, str) else ''}"
+            )
+        if dim is not None and dim < min_size:
+            raise ValueError(f"input {arg} must be at least {min_size} pixels for this model, got {dim}")
+    return shape
+
+
+# ----------------------------------------------------------------------------------------
+# What the model is: its variant, and the architecture arguments it was built with
+
+
+def _architecture_record(family, architecture):
+    """``(variant or None, JSON-safe architecture)``: the registered variant these arguments make."""
+    defaults = {
+        key: parameter.default
+        for key, parameter in inspect.signature(family.constructor).parameters.items()
+        if key in family.architecture_args
+    }
+    matched = None
+    for variant in family.variants:
+        expected = {**defaults, **variant.kwargs}
+        if all(expected.get(key) == value for key, value in architecture.items()):
+            matched = variant
+            break
+    safe = {
+        key: value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+        for key, value in architecture.items()
+    }
+    return matched, {"constructor": family.constructor.__name__, "args": safe}
+
+
+def _default_name(family, variant, default_name):
+    if variant is not None:
+        return variant.name
+    # A published name is kept for the published architecture only.
+    if default_name in family.variants_by_name:
+        return f"{default_name}_custom"
+    return default_name
+
+
+def _add_input_normalization(x):
+    return layers.DepthwiseConv2D(1, use_bias=True, trainable=False, name=INPUT_NORMALIZATION_LAYER)(x)
+
+
+def _set_input_normalization(model, mean, std):
+    channels = model.get_layer(INPUT_NORMALIZATION_LAYER).input.shape[-1]
+    mean = np.resize(np.asarray(mean, np.float32), channels)
+    std = np.resize(np.asarray(std, np.float32), channels)
+    model.get_layer(INPUT_NORMALIZATION_LAYER).set_weights(
+        [(1.0 / std).reshape(1, 1, channels, 1).astype(np.float32), (-mean / std).astype(np.float32)]
+    )
+
+
+def _make_inputs(input_tensor, input_shape):
+    """``(model_inputs, x)`` for an optional ``input_tensor``, as keras.applications does."""
+    if input_tensor is None:
+        inputs = layers.Input(shape=input_shape, name="input")
+        return inputs, inputs
+    if isinstance(input_tensor, keras.KerasTensor):
+        return keras.utils.get_source_inputs(input_tensor), input_tensor
+    inputs = layers.Input(tensor=input_tensor, shape=input_shape, name="input")
+    return inputs, inputs
+
+
+def _global_pool(x, pooling):
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def build_model(
+    family,
+    *,
+    architecture,
+    body,
+    head,
+    default_name,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    features_only,
+    include_preprocessing,
+    min_size=MIN_INPUT_SIZE,
+    fixed_size_for_top=False,
+    static=False,
+):
+    """Checks the keras.applications arguments and builds the family's model.
+
+    Args:
+        family: the family's :class:`~keras_lightnets.models.variant.Family`.
+        architecture: ``{argument: value}`` of the architecture arguments the constructor got.
+        body: ``body(x) -> (x, {stride: feature map})``, the network up to its last feature map.
+        head: ``head(x, *, classes, classifier_activation) -> outputs``, the family's classifier.
+        default_name: the model's name when ``name`` is None and the architecture is no
+            registered variant.
+        min_size: the smallest input height/width the body accepts.
+        fixed_size_for_top: the head flattens a feature map (VGG, AlexNet), so
+            ``include_top=True`` needs a fixed input size (keras.applications' rule).
+        static: the body needs a static input size whatever the head; a string says why.
+    """
+    check_bool(include_top, "include_top")
+    check_bool(features_only, "features_only")
+    check_bool(include_preprocessing, "include_preprocessing")
+    check_choice(pooling, "pooling", POOLINGS)
+    check_positive(classes, "classes", integer=True)
+    _check_classifier_activation(classifier_activation)
+    _check_name(name)
+    weights_path = _check_weights(weights)
+    variant, record = _architecture_record(family, architecture)
+    preprocessing = variant.preprocessing if variant is not None else family.preprocessing
+    shape = _resolve_input_shape(
+        input_tensor,
+        input_shape,
+        default_shape=preprocessing.input_size,
+        min_size=min_size,
+        static=static,
+    )
+    if fixed_size_for_top and include_top and not features_only and None in shape[:2]:
+        raise ValueError(
+            f"`include_top=True` needs a fixed input size: this model's classifier flattens the last feature "
+            f"map, whose size follows the input. Pass input_shape=({preprocessing.input_size[0]}, "
+            f"{preprocessing.input_size[1]}, {shape[2]}), or include_top=False for any size; got {shape}"
+        )
+
+    inputs, x = _make_inputs(input_tensor, shape)
+    if include_preprocessing:
+        x = _add_input_normalization(x)
+    card = ModelCard(
+        family=family.name,
+        variant=None if variant is None else variant.name,
+        architecture=record,
+        mean=preprocessing.mean,
+        std=preprocessing.std,
+        input_size=preprocessing.input_size,
+        crop_pct=preprocessing.crop_pct,
+        interpolation=preprocessing.interpolation,
+    )
+    x = card(x)
+    x, features = body(x)
+    # Feature taps by layer name, so features can be read out of any built classifier too.
+    card.features = [[stride, features[stride]._keras_history.operation.name] for stride in sorted(features)]
+
+    model_name = name or _default_name(family, variant, default_name)
+    full = None
+    if include_top or weights_path is not None:
+        full = keras.Model(
+            inputs, head(x, classes=classes, classifier_activation=classifier_activation), name=model_name
+        )
+    if features_only:
+        # A list in stride order (a dict would come back sorted by key, "stride16" before
+        # "stride2"); Identity layers give the outputs stable names.
+        outputs = [layers.Identity(name=f"stride{stride}")(features[stride]) for stride in sorted(features)]
+        model = keras.Model(inputs, outputs, name=model_name)
+    elif include_top:
+        model = full
+    else:
+        model = keras.Model(inputs, _global_pool(x, pooling), name=model_name)
+
+    if weights_path is not None:
+        _load_weights(model, full, weights_path)
+    if include_preprocessing:
+        _set_input_normalization(model, preprocessing.mean, preprocessing.std)
+    return model
+
+
+def _load_weights(model, full, path):
+    """Loads into the full classifier when the file is one (the cut model shares its layers),
+    else into the model itself (a file saved from an ``include_top=False`` model)."""
+    if model is full:
+        model.load_weights(path)
+        return
+    try:
+        full.load_weights(path)
+    except ValueError as classifier_error:
+        try:
+            model.load_weights(path)
+        except ValueError as error:
+            raise ValueError(
+                f"`weights` {path!r} fits neither this model's classifier ({classifier_error}) nor the model "
+                f"without it ({error})"
+            ) from error

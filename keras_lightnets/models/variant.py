@@ -1,0 +1,147 @@
+"""How a family file states its variants as data: names, published figures, preprocessing,
+the reference each one must equal and where its weights come from.
+
+A family module ends with ``FAMILY = Family(...)``: the registry finds it there (it holds
+no family data itself), the tests read the figures from it, and the build scaffold reads
+the family's default preprocessing and variant table to name and describe each model.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_PREPROCESSING",
+    "IMAGENET_STD",
+    "INCEPTION_MEAN",
+    "INCEPTION_PREPROCESSING",
+    "INCEPTION_STD",
+    "Family",
+    "Preprocessing",
+    "Reference",
+    "Variant",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Inception / keras.applications MobileNet scaling: x / 127.5 - 1, i.e. [-1, 1].
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Published figures of a variant.
+
+    Attributes:
+        params: trainable parameters, exact (PyTorch convention: BatchNorm statistics excluded).
+        macs_m: multiply-accumulates in millions at ``input_size``.
+        top1: ImageNet-1k top-1 (%) or ``None`` where none is published.
+        source: where the figures come from.
+        input_size: the ``(height, width, channels)`` the MACs are stated at.
+    """
+
+    params: int
+    macs_m: float
+    top1: float | None
+    source: str
+    input_size: tuple = (224, 224, 3)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How inputs must be prepared: pixels in [0, 1], then ``(x - mean) / std``; the
+    evaluation resize/crop (``crop_pct``, ``interpolation``) and the default input size."""
+
+    input_size: tuple = (224, 224, 3)
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+
+
+IMAGENET_PREPROCESSING = Preprocessing()
+INCEPTION_PREPROCESSING = Preprocessing(mean=INCEPTION_MEAN, std=INCEPTION_STD)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One registered model: a name for a constructor call with fixed arguments.
+
+    Attributes:
+        name: the registered name (``"rexnet_100"``).
+        kwargs: the constructor arguments that make this variant (``{"width": 1.0}``).
+        reference: its published :class:`Reference` figures.
+        equals: the implementation its outputs are tested against, with weights copied:
+            ``"timm:rexnet_100"``, ``"torchvision:squeezenet1_1"``,
+            ``"keras:MobileNetV2(alpha=0.75)"``, or ``"golden"`` (stored tensors, when no
+            reference can be installed).
+        preprocessing: ``None``: the family's.
+        key_map: how the reference's PyTorch state dict maps onto our layer names (see
+            :func:`keras_lightnets.weights.load_torch_weights`), where the reference is PyTorch.
+        weights: published checkpoints this variant can load (filled by the weights work).
+        family: set by :class:`Family` (the family's name).
+        constructor: set by :class:`Family` (the family's constructor).
+    """
+
+    name: str
+    kwargs: dict
+    reference: Reference
+    equals: str
+    preprocessing: Preprocessing | None = None
+    key_map: object = None
+    weights: tuple = ()
+    family: str = ""
+    constructor: object = None
+
+    @property
+    def builder(self):
+        return self.constructor
+
+    def build(self, **overrides):
+        """The model with the variant's arguments, ``overrides`` taking precedence.
+
+        An override that changes the architecture gives a model named after what it is
+        (``create_model("rexnet_100", width=2.0)`` is ``rexnet_200``; an unregistered
+        architecture gets a ``_custom`` name), never a published name it does not match.
+        """
+        return self.constructor(**{**self.kwargs, **overrides})
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its constructor, default preprocessing and variant table.
+
+    Attributes:
+        name: the family's name (``"rexnet"``); training recipes are keyed by it.
+        constructor: the keras.applications-style constructor (``ReXNet``).
+        variants: the registered :class:`Variant` rows.
+        preprocessing: the default for variants that state none.
+        architecture_args: the constructor arguments that define the architecture (widths,
+            versions, activations, paddings): a model whose values match a variant's is that
+            variant. Everything else (head, input, dropout, weights) does not change it.
+    """
+
+    name: str
+    constructor: object
+    variants: tuple
+    architecture_args: tuple
+    preprocessing: Preprocessing = IMAGENET_PREPROCESSING
+    variants_by_name: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        variants = tuple(
+            dataclasses.replace(
+                variant,
+                family=self.name,
+                constructor=self.constructor,
+                preprocessing=variant.preprocessing or self.preprocessing,
+            )
+            for variant in self.variants
+        )
+        for variant in variants:
+            unknown = set(variant.kwargs) - set(self.architecture_args)
+            if unknown:
+                raise ValueError(f"variant {variant.name!r} sets {sorted(unknown)}, not architecture arguments")
+        object.__setattr__(self, "variants", variants)
+        object.__setattr__(self, "variants_by_name", {variant.name: variant for variant in variants})

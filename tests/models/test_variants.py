@@ -1,0 +1,81 @@
+"""Every registered variant, found through the registry (no hand-kept lists), built once:
+
+- its trainable parameters equal the published count to the integer, its MACs are within 1 %
+  of the published figure at the stated input size;
+- it is named after itself and its model card says which variant and family it is;
+- the graph is flat: standard Keras layers plus the custom layers of the table, no Lambda,
+  no nested model, unique names;
+- its architecture serializes: the config round trip rebuilds the same graph (the ``.keras``
+  file round trip with outputs is per family, in test_api.py);
+- its feature taps (what ``features_only`` returns) sit at their strides.
+"""
+
+import math
+
+import keras
+import pytest
+
+import keras_lightnets as kl
+from keras_lightnets.layers import find_model_card
+from keras_lightnets.layers.custom_layers import keras_classes
+
+ALL_MODELS = kl.list_models()
+CUSTOM_LAYERS = keras_classes()
+
+
+def test_registry_covers_the_issue_variants():
+    expected = (
+        [f"rexnet_{w}" for w in ("090", "100", "130", "150", "200", "220", "300")]
+        + [f"rexnet_lite_{w}" for w in ("100", "130", "150", "200")]
+        + ["squeezenet1_0", "squeezenet1_1", "squeezenet1_0_simple_bypass", "squeezenet1_0_complex_bypass"]
+        + [f"mobilenetv1_{a}" for a in ("025", "050", "075", "100")]
+        + [f"mobilenetv2_{a}" for a in ("035", "050", "075", "100", "130", "140")]
+    )
+    assert set(expected) <= set(ALL_MODELS)
+
+
+def test_every_variant_names_its_reference():
+    for name in ALL_MODELS:
+        entry = kl.get_entry(name)
+        kind, _, target = entry.equals.partition(":")
+        assert kind in ("timm", "torchvision", "keras", "pretrainedmodels", "golden"), (name, entry.equals)
+        assert target or kind == "golden", (name, entry.equals)
+        assert entry.reference.params > 0 and entry.reference.macs_m > 0 and entry.reference.source
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_variant(name):
+    entry = kl.get_entry(name)
+    model = entry.build(input_shape=tuple(entry.reference.input_size))
+    measured = kl.profile(model)
+    assert measured.params == entry.reference.params
+    assert measured.macs / 1e6 == pytest.approx(entry.reference.macs_m, rel=0.01)
+    assert model.name == name
+    assert model.output_shape == (None, 1000)
+    card = find_model_card(model)
+    assert (card.variant, card.family) == (name, entry.family)
+    assert card.architecture["args"] | entry.kwargs == card.architecture["args"]
+    assert (card.mean, card.std) == (tuple(entry.preprocessing.mean), tuple(entry.preprocessing.std))
+
+    for layer in model.layers:
+        assert not isinstance(layer, keras.layers.Lambda), layer.name
+        assert not isinstance(layer, keras.Model), f"nested model {layer.name}"
+        module = type(layer).__module__
+        assert module.startswith("keras.") or isinstance(layer, CUSTOM_LAYERS), f"{layer.name}: {type(layer)}"
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+
+    # The architecture round-trips through its config (what a .keras file stores).
+    rebuilt = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    assert rebuilt.get_config() == model.get_config()
+    assert kl.profile(rebuilt) == measured
+    del rebuilt
+
+    # Feature taps: strides 2, 4, ... in order, each map the input size over its stride.
+    strides = [stride for stride, _ in card.features]
+    assert strides == [2**i for i in range(1, len(strides) + 1)] and len(strides) >= 4
+    height, width = entry.reference.input_size[:2]
+    for stride, layer_name in card.features:
+        shape = model.get_layer(layer_name).output.shape
+        # valid-padded stems and ceil-mode pools lose a few pixels (SqueezeNet: 109 at stride 2 of 224)
+        assert abs(shape[1] - math.ceil(height / stride)) <= 3 and abs(shape[2] - math.ceil(width / stride)) <= 3
