@@ -50,7 +50,7 @@ def check_number(value, arg, *, minimum=None, maximum=None, integer=False, exclu
     below = minimum is not None and (value <= minimum if exclusive_minimum else value < minimum)
     above = maximum is not None and value > maximum
     if below or above:
-        raise ValueError(f"`{arg}` must be{_range(minimum, maximum, exclusive_minimum)}{hint}, got {value!r}")
+        raise ValueError(f"`{arg}` must be {what}{_range(minimum, maximum, exclusive_minimum)}{hint}, got {value!r}")
     return value
 
 

@@ -37,7 +37,7 @@ def _info_table(names, out):
     rows, mismatches = [], 0
     for name in tqdm(names, desc="building", unit="model", file=sys.stderr, disable=len(names) < 2):
         entry = get_entry(name)
-        measured = profile(entry.build())
+        measured = profile(entry.build(input_shape=tuple(entry.reference.input_size)))
         keras.backend.clear_session()
         ref = entry.reference
         same = measured.params == ref.params
@@ -51,7 +51,7 @@ def _info_table(names, out):
     print("\n".join(rows), file=out)
     print(
         f"\n{len(names) - mismatches}/{len(names)} models match their published parameter count exactly "
-        "(params: trainable, PyTorch convention; MACs at 224x224).",
+        "(params: trainable, PyTorch convention; MACs at each model's stated input size).",
         file=out,
     )
     return 0 if mismatches == 0 else 1
@@ -62,7 +62,7 @@ def _info_one(name, out):
     from keras_lightnets.registry import get_entry
 
     entry = get_entry(name)
-    model = entry.build()
+    model = entry.build(input_shape=tuple(entry.reference.input_size))
     measured = profile(model)
     ref, prep = entry.reference, entry.preprocessing
     arguments = ", ".join(f"{key}={value!r}" for key, value in entry.kwargs.items())
@@ -70,11 +70,13 @@ def _info_one(name, out):
         f"{name} ({entry.family}, {entry.builder.__name__}({arguments}))",
         f"  params       {measured.params:>14,d}   published {ref.params:,d}"
         f" {'(exact)' if measured.params == ref.params else '(MISMATCH)'}",
-        f"  MACs         {measured.macs:>14,d}   published {ref.macs_m:.1f} M",
+        f"  MACs         {measured.macs:>14,d}   published {ref.macs_m:.1f} M"
+        f" at {ref.input_size[0]}x{ref.input_size[1]}",
         f"  activations  {measured.activations:>14,d}",
         f"  depth        {measured.depth:>14d}   conv/dense layers on the longest path",
         f"  Keras total  {model.count_params():>14,d}   incl. BatchNorm statistics",
         f"  top-1        {_fmt_top1(ref.top1):>14s}   {ref.source}",
+        f"  tested equal to {entry.equals}",
         f"  input        {prep.input_size}, mean {prep.mean}, std {prep.std}, crop {prep.crop_pct}, "
         f"{prep.interpolation}",
     ]

@@ -90,7 +90,10 @@ def _filter_native_stderr():
     if not sys.executable:  # embedded interpreter: no filter process to start
         return
     sys.stderr.flush()
-    original = os.dup(2)
+    try:
+        original = os.dup(2)
+    except OSError:  # no stderr to filter
+        return
     try:
         child = subprocess.Popen(
             [sys.executable, "-I", os.path.abspath(__file__)], stdin=subprocess.PIPE, stdout=original, stderr=original

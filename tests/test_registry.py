@@ -59,7 +59,8 @@ def test_every_family_file_is_found_and_holds_its_own_variants():
     family_files = sorted(
         name[:-3]
         for name in os.listdir(models_dir)
-        if name.endswith(".py") and "FAMILY = Family(" in open(os.path.join(models_dir, name), encoding="utf-8").read()
+        if name.endswith(".py")
+        and re.search(r"^FAMILY = Family\(", open(os.path.join(models_dir, name), encoding="utf-8").read(), re.M)
     )
     assert [module.__name__.rsplit(".", 1)[1] for module in kl.models.family_modules()] == family_files
     for module in kl.models.family_modules():

@@ -22,6 +22,7 @@ def _unavailable(reason):
         pytest.fail(f"{reason} ({REQUIRE_ENV} is set: reference tests may not skip)", pytrace=False)
     pytest.skip(reason)
 
+
 _SCHEMAS = {
     "nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
     "qnms": "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",

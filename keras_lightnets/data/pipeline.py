@@ -32,6 +32,7 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_lightnets.checks import check_choice, check_int, check_number
 from keras_lightnets.data import augment
 from keras_lightnets.data.bundled import LightnetsDigits
 from keras_lightnets.models.describe import model_preprocessing
@@ -87,17 +88,8 @@ def default_data_dir(data_dir=None):
 # Argument checks: cheap, run before any file is touched.
 
 
-def _check_int(name, value, minimum, hint=""):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"`{name}` must be an integer >= {minimum}{hint}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}{hint}, got {value}")
-
-
 def _check_alpha(name, value, maximum=None):
-    if isinstance(value, bool) or not isinstance(value, Real) or value < 0 or (maximum and value > maximum):
-        allowed = f"in [0, {maximum}]" if maximum else ">= 0"
-        raise ValueError(f"`{name}` must be a number {allowed} (0 turns it off), got {value!r}")
+    check_number(value, name, minimum=0, maximum=maximum, hint=" (0 turns it off)")
 
 
 def _channel_stats(name, value, channels):
@@ -107,7 +99,7 @@ def _channel_stats(name, value, channels):
     try:
         values = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number or {channels} numbers, got {value!r}") from None
+        raise TypeError(f"`{name}` must be a number or {channels} numbers, got {value!r}") from None
     if len(values) != channels:
         raise ValueError(f"`{name}` must have one value per channel ({channels}, `channels={channels}`), got {value!r}")
     return values
@@ -154,8 +146,7 @@ def resolve_normalization(model=None, mean=None, std=None, crop_pct=None, channe
     if any(s <= 0 for s in std):
         raise ValueError(f"`std` values must be > 0, got {std}")
     crop_pct = default_crop_pct if crop_pct is None else crop_pct
-    if isinstance(crop_pct, bool) or not isinstance(crop_pct, Real) or not 0 < crop_pct <= 1:
-        raise ValueError(f"`crop_pct` must be a number in (0, 1], got {crop_pct!r}")
+    check_number(crop_pct, "crop_pct", minimum=0, maximum=1, exclusive_minimum=True)
     return mean, std, float(crop_pct), interpolation
 
 
@@ -169,7 +160,9 @@ def _known_datasets():
 
 def _builder(dataset, data_dir):
     """TFDS builder of ``dataset`` ("name", "name/config", "name:version"); else a ValueError with suggestions."""
-    if not isinstance(dataset, str) or not dataset:
+    if not isinstance(dataset, str):
+        raise TypeError(f"`dataset` must be a TFDS dataset name such as 'cifar10', got {dataset!r}")
+    if not dataset:
         raise ValueError(f"`dataset` must be a TFDS dataset name such as 'cifar10', got {dataset!r}")
     try:
         return tfds.builder(dataset, data_dir=default_data_dir(data_dir))
@@ -336,25 +329,24 @@ def make_dataset(
     if training is None:
         training = split.startswith("train")
     if not isinstance(training, bool):
-        raise ValueError(f"`training` must be True, False or None, got {training!r}")
-    _check_int("image_size", image_size, MIN_INPUT_SIZE, " (the smallest input the models accept)")
-    _check_int("batch_size", batch_size, 1)
-    _check_int("shuffle_buffer", shuffle_buffer, 1)
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels not in (1, 3):
-        raise ValueError(f"`channels` must be 1 or 3, got {channels!r}")
+        raise TypeError(f"`training` must be True, False or None, got {training!r}")
+    check_int(image_size, "image_size", MIN_INPUT_SIZE, " (the smallest input the models accept)")
+    check_int(batch_size, "batch_size", 1)
+    check_int(shuffle_buffer, "shuffle_buffer", 1)
+    check_choice(channels, "channels", (1, 3))
     if preset not in augment.PRESETS:
         raise ValueError(f"`preset` must be one of {augment.PRESETS}, got {preset!r}")
     _check_alpha("mixup_alpha", mixup_alpha)
     _check_alpha("cutmix_alpha", cutmix_alpha, maximum=1)
     if seed is not None:
-        _check_int("seed", seed, 0)
+        check_int(seed, "seed", 0)
     if drop_remainder is None:
         drop_remainder = training
     mean, std, crop_pct, interpolation = resolve_normalization(model, mean, std, crop_pct, channels)
     per_replica_batch_size = batch_size
     if input_context is not None:
         if not isinstance(input_context, tf.distribute.InputContext):
-            raise ValueError(f"`input_context` must be a tf.distribute.InputContext or None, got {input_context!r}")
+            raise TypeError(f"`input_context` must be a tf.distribute.InputContext or None, got {input_context!r}")
         replicas = input_context.num_replicas_in_sync
         if batch_size % replicas:
             raise ValueError(f"`batch_size` {batch_size} (global) is not divisible by the {replicas} replicas in sync")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import keras
 
+from keras_lightnets.checks import check_int
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info
 from keras_lightnets.deploy.export import ExportResult, _check_output_path, export_tflite
 from keras_lightnets.deploy.metadata import ImageClassifierMetadata
@@ -120,8 +121,7 @@ def export_for_android(
             bundled one.
         labels: class names; default the dataset's.
     """
-    if not isinstance(qat_epochs, int) or isinstance(qat_epochs, bool) or qat_epochs < 0:
-        raise ValueError(f"`qat_epochs` must be an integer >= 0, got {qat_epochs!r}")
+    check_int(qat_epochs, "qat_epochs", 0)
     if qat_epochs and quantization != "int8":
         raise ValueError(f"`qat_epochs` needs quantization='int8', got quantization={quantization!r}")
     _check_output_path(output)

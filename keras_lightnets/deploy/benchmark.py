@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from keras_lightnets.checks import check_int
 from keras_lightnets.deploy.interpreter import TFLiteRunner
 
 __all__ = ["BenchmarkResult", "benchmark_tflite"]
@@ -36,8 +37,7 @@ class BenchmarkResult:
 def benchmark_tflite(path, *, threads=1, runs=50, warmup=5, seed=0, verbose=False):
     """Latency (median, p90) of the ``.tflite`` at ``path`` for batch 1 on ``threads`` CPU threads, XNNPACK on."""
     for name, value, minimum in (("threads", threads, 1), ("runs", runs, 1), ("warmup", warmup, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
+        check_int(value, name, minimum)
     runner = TFLiteRunner(path, threads=threads)
     image = np.random.default_rng(seed).standard_normal((1, *runner.input_shape)).astype(np.float32)
     for _ in range(warmup):

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_lightnets.checks import check_int
 from keras_lightnets.deploy.tflite_file import TFLiteSummary, inspect_tflite
 from keras_lightnets.models.variant import Preprocessing
 from keras_lightnets.training.run_dir import atomic_write_bytes
@@ -268,10 +269,7 @@ def export_tflite(
         raise ValueError(f"`io_type` must be one of {IO_TYPES}, got {io_type!r}")
     if io_type != "float32" and quantization != "int8":
         raise ValueError(f"`io_type={io_type!r}` needs quantization='int8', got quantization={quantization!r}")
-    if isinstance(representative_samples, bool) or not isinstance(representative_samples, int):
-        raise TypeError(f"`representative_samples` must be an int, got {representative_samples!r}")
-    if representative_samples < 1:
-        raise ValueError(f"`representative_samples` must be >= 1, got {representative_samples}")
+    check_int(representative_samples, "representative_samples", 1)
     from keras_lightnets.deploy.qat import is_quantize_aware
 
     model = _load_if_path(model)

@@ -12,6 +12,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from keras_lightnets.checks import check_positive_int
 from keras_lightnets.deploy.preprocessing import INPUT_NORMALIZATION_LAYER
 from keras_lightnets.deploy.tflite_file import read_tflite_bytes
 
@@ -28,8 +29,7 @@ class TFLiteRunner:
     def __init__(self, path_or_bytes, *, threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"`threads` must be a positive integer, got {threads!r}")
+        check_positive_int("threads", threads)
         self.threads = threads or _default_threads()
         self.content = read_tflite_bytes(path_or_bytes)
         self.interpreter = Interpreter(model_content=self.content, num_threads=self.threads)
@@ -122,8 +122,7 @@ def evaluate_tflite(
     from keras_lightnets.data import make_dataset, num_examples
     from keras_lightnets.training.inputs import default_preset
 
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"`limit` must be a positive integer or None, got {limit!r}")
+    check_positive_int("limit", limit)
     runner = TFLiteRunner(path, threads=threads)
     image_size, _, channels = runner.input_shape
     if (mean is None) != (std is None):

@@ -14,6 +14,8 @@ statistics, the step counters) is restored, so only the ranges change.
 
 import contextlib
 
+from keras_lightnets.checks import check_int
+
 __all__ = ["calibrate_ranges", "is_range_variable"]
 
 _RANGE_SUFFIXES = ("_min", "_max")
@@ -49,8 +51,7 @@ def calibrate_ranges(qat_model, batches, *, steps=16):
     model expects. Returns the number of batches used. Runs eagerly (the patched decay must
     be read at every call), which is fine for a handful of batches.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`steps` must be a positive integer, got {steps!r}")
+    check_int(steps, "steps", 1)
     saved = [(variable, variable.numpy()) for variable in qat_model.variables if not is_range_variable(variable)]
     holder = {"decay": 0.0}
     used = 0

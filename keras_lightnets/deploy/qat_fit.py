@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import tensorflow as tf
 import tf_keras
 
-from keras_lightnets.checks import check_positive_int
+from keras_lightnets.checks import check_int, check_positive, check_positive_int
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
 from keras_lightnets.deploy.qat_calibration import calibrate_ranges
 from keras_lightnets.models.describe import model_family
@@ -126,10 +126,8 @@ def fit_quantize_aware(
         check_positive_int(name, value)
     check_positive_int("steps_per_epoch", steps_per_epoch)
     for name, value in (("calibration_steps", calibration_steps), ("precise_bn_steps", precise_bn_steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"`{name}` must be an integer >= 0, got {value!r}")
-    if not (isinstance(learning_rate_scale, int | float) and learning_rate_scale > 0):
-        raise ValueError(f"`learning_rate_scale` must be a number > 0, got {learning_rate_scale!r}")
+        check_int(value, name, 0)
+    check_positive(learning_rate_scale, "learning_rate_scale")
 
     # The twin keeps the Keras 3 model's model card: family and preprocessing come from it.
     family = model_family(qat_model)

@@ -150,7 +150,8 @@ def _variant(width, params, macs_m, top1, in_timm=True):
         f"rexnet_{tag}",
         {"width": width},
         Reference(params, macs_m, top1, "clovaai/rexnet" + (f"; timm rexnet_{tag}" if in_timm else "")),
-        equals=f"timm:rexnet_{tag}" if in_timm else "golden",
+        # timm registers five widths; its ReXNet class builds the official 0.9 and 2.2 as well
+        equals=f"timm:rexnet_{tag}" if in_timm else f"timm:rexnet_100(width_mult={width})",
         key_map=TIMM_KEY_MAP,  # the official checkpoints use timm's layout too
     )
 

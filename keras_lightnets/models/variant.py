@@ -6,6 +6,7 @@ no family data itself), the tests read the figures from it, and the build scaffo
 the family's default preprocessing and variant table to name and describe each model.
 """
 
+import ast
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -97,6 +98,20 @@ class Variant:
     @property
     def builder(self):
         return self.constructor
+
+    @property
+    def reference_call(self):
+        """``(kind, name, kwargs)`` of :attr:`equals`: ``"timm:rexnet_100(width_mult=0.9)"`` is
+        ``("timm", "rexnet_100", {"width_mult": 0.9})``; ``"golden"`` is ``("golden", None, {})``."""
+        kind, _, call = self.equals.partition(":")
+        if not call:
+            return kind, None, {}
+        name, _, arguments = call.partition("(")
+        kwargs = {}
+        if arguments:
+            parsed = ast.parse(f"f({arguments}", mode="eval").body
+            kwargs = {keyword.arg: ast.literal_eval(keyword.value) for keyword in parsed.keywords}
+        return kind, name, kwargs
 
     def build(self, **overrides):
         """The model with the variant's arguments, ``overrides`` taking precedence.

@@ -16,6 +16,8 @@ import itertools
 
 import keras
 
+from keras_lightnets.checks import check_int
+
 __all__ = ["batchnorm_memory", "recalibrate_batchnorm"]
 
 
@@ -57,8 +59,7 @@ def recalibrate_batchnorm(model, batches, *, steps=32):
 
     Returns the number of batches used (0 when the model has no BatchNorm layer).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`steps` must be an integer >= 1, got {steps!r}")
+    check_int(steps, "steps", 1)
     layers = _batchnorm_layers(model)
     if not layers:
         return 0

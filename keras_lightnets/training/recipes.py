@@ -21,6 +21,8 @@ decayed (timm's default and the usual practice); recipes may also spare depthwis
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from keras_lightnets.checks import check_positive_int
+
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
@@ -87,10 +89,7 @@ class Recipe:
         for name in ("learning_rate", "batch_size", "epochs"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)!r}")
-        if self.image_size is not None and (
-            isinstance(self.image_size, bool) or not isinstance(self.image_size, int) or self.image_size < 1
-        ):
-            raise ValueError(f"`image_size` must be None or a positive integer, got {self.image_size!r}")
+        check_positive_int("image_size", self.image_size)
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"`ema` must be None or in (0, 1), got {self.ema!r}")
 

@@ -1,4 +1,5 @@
-"""Bad arguments raise ValueError naming the argument, before any data is prepared or read."""
+"""Bad arguments raise TypeError (wrong type) or ValueError (wrong value) naming the argument, before any
+data is prepared or read."""
 
 import re
 
@@ -10,39 +11,41 @@ from keras_lightnets.data import distributed_dataset, make_dataset, num_examples
 TWO_REPLICAS = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=2)
 
 BAD_ARGUMENTS = [
-    ({"image_size": 16}, "image_size", ">= 32"),
-    ({"image_size": 64.0}, "image_size", "integer"),
-    ({"image_size": "224"}, "image_size", "integer"),
-    ({"image_size": True}, "image_size", "integer"),
-    ({"batch_size": 0}, "batch_size", ">= 1"),
-    ({"batch_size": 2.5}, "batch_size", "integer"),
-    ({"batch_size": 15, "input_context": TWO_REPLICAS}, "batch_size", "divisible"),
-    ({"preset": "autoaugment"}, "preset", "imagenet"),
-    ({"mean": (0.5, 0.5)}, "mean", "one value per channel"),
-    ({"mean": "abc"}, "mean", "number"),
-    ({"std": (1, 1, 1, 1)}, "std", "one value per channel"),
-    ({"std": 0.0}, "std", "> 0"),
-    ({"channels": 1, "mean": (0.1, 0.2, 0.3)}, "mean", "one value per channel"),
-    ({"channels": 2}, "channels", "1 or 3"),
-    ({"channels": 3.0}, "channels", "1 or 3"),
-    ({"crop_pct": 0}, "crop_pct", "(0, 1]"),
-    ({"crop_pct": 1.5}, "crop_pct", "(0, 1]"),
-    ({"mixup_alpha": -0.1}, "mixup_alpha", ">= 0"),
-    ({"cutmix_alpha": -1}, "cutmix_alpha", "[0, 1]"),
-    ({"cutmix_alpha": 2.0}, "cutmix_alpha", "[0, 1]"),
-    ({"model": "rexnet_10"}, "model", "rexnet_100"),
-    ({"model": 100}, "model", "registered model name"),
-    ({"shuffle_buffer": 0}, "shuffle_buffer", ">= 1"),
-    ({"seed": -1}, "seed", ">= 0"),
-    ({"seed": "abc"}, "seed", "integer"),
-    ({"training": "yes"}, "training", "True, False or None"),
-    ({"input_context": "replica0"}, "input_context", "InputContext"),
+    ({"image_size": 16}, "image_size", ">= 32", ValueError),
+    ({"image_size": 64.0}, "image_size", "integer", TypeError),
+    ({"image_size": "224"}, "image_size", "integer", TypeError),
+    ({"image_size": True}, "image_size", "integer", TypeError),
+    ({"batch_size": 0}, "batch_size", ">= 1", ValueError),
+    ({"batch_size": 2.5}, "batch_size", "integer", TypeError),
+    ({"batch_size": 15, "input_context": TWO_REPLICAS}, "batch_size", "divisible", ValueError),
+    ({"preset": "autoaugment"}, "preset", "imagenet", ValueError),
+    ({"mean": (0.5, 0.5)}, "mean", "one value per channel", ValueError),
+    ({"mean": "abc"}, "mean", "number", TypeError),
+    ({"std": (1, 1, 1, 1)}, "std", "one value per channel", ValueError),
+    ({"std": 0.0}, "std", "> 0", ValueError),
+    ({"channels": 1, "mean": (0.1, 0.2, 0.3)}, "mean", "one value per channel", ValueError),
+    ({"channels": 2}, "channels", "(1, 3)", ValueError),
+    ({"channels": 3.0}, "channels", "(1, 3)", ValueError),
+    ({"crop_pct": 0}, "crop_pct", "(0, 1]", ValueError),
+    ({"crop_pct": 1.5}, "crop_pct", "(0, 1]", ValueError),
+    ({"mixup_alpha": -0.1}, "mixup_alpha", ">= 0", ValueError),
+    ({"cutmix_alpha": -1}, "cutmix_alpha", "[0, 1]", ValueError),
+    ({"cutmix_alpha": 2.0}, "cutmix_alpha", "[0, 1]", ValueError),
+    ({"model": "rexnet_10"}, "model", "rexnet_100", ValueError),
+    ({"model": 100}, "model", "registered model name", TypeError),
+    ({"shuffle_buffer": 0}, "shuffle_buffer", ">= 1", ValueError),
+    ({"seed": -1}, "seed", ">= 0", ValueError),
+    ({"seed": "abc"}, "seed", "integer", TypeError),
+    ({"training": "yes"}, "training", "True, False or None", TypeError),
+    ({"input_context": "replica0"}, "input_context", "InputContext", TypeError),
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "argument", "hint"), BAD_ARGUMENTS, ids=lambda v: str(v)[:40])
-def test_bad_argument_is_named_before_any_preparation(tmp_path, kwargs, argument, hint):
-    with pytest.raises(ValueError, match=re.escape(f"`{argument}`")) as error:
+# One convention (keras_lightnets.checks): TypeError for a value of the wrong type, ValueError
+# for a value of the right type that is not allowed.
+@pytest.mark.parametrize(("kwargs", "argument", "hint", "error_type"), BAD_ARGUMENTS, ids=lambda v: str(v)[:40])
+def test_bad_argument_is_named_before_any_preparation(tmp_path, kwargs, argument, hint, error_type):
+    with pytest.raises(error_type, match=re.escape(f"`{argument}`")) as error:
         make_dataset("lightnets_digits", "train", data_dir=str(tmp_path), **kwargs)
     assert hint in str(error.value)
     assert not any(tmp_path.iterdir())  # nothing prepared: the check came first
@@ -57,7 +60,7 @@ def test_unknown_dataset_suggests_close_names(tmp_path, name, suggestion):
 
 
 def test_dataset_name_must_be_a_string(tmp_path):
-    with pytest.raises(ValueError, match="`dataset`"):
+    with pytest.raises(TypeError, match="`dataset`"):
         make_dataset(123, "train", data_dir=str(tmp_path))
 
 

@@ -3,9 +3,8 @@
 import keras
 import numpy as np
 
-from keras_lightnets.registry import representative_models
-
 from keras_lightnets.data import make_dataset
+from keras_lightnets.registry import representative_models
 
 # One variant per registered family (its smallest): a new family is in every per-family check.
 FAMILY_VARIANTS = tuple(representative_models())

@@ -82,7 +82,7 @@ def test_batchnorm_memory_is_what_the_moving_averages_keep_of_before():
     assert batchnorm_memory(keras.Model(inputs, keras.layers.Dense(2)(inputs)), 10) == 0.0
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, True])
-def test_precise_bn_steps_must_be_a_non_negative_integer(bad):
-    with pytest.raises(ValueError, match="`precise_bn_steps` must be an integer >= 0"):
+@pytest.mark.parametrize("bad, error", [(-1, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_precise_bn_steps_must_be_a_non_negative_integer(bad, error):
+    with pytest.raises(error, match="`precise_bn_steps` must be an integer >= 0"):
         fit_quantize_aware(_qat_tiny(), precise_bn_steps=bad)

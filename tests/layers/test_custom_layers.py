@@ -36,6 +36,9 @@ EXAMPLES = {
             mean=(0.485, 0.456, 0.406),
             std=(0.229, 0.224, 0.225),
             input_size=(224, 224, 3),
+            crop_pct=0.875,
+            interpolation="bicubic",
+            features=[[2, "stem_act"], [4, "stage1_block1_add"]],
         ),
         [4],
     ),
@@ -120,7 +123,7 @@ def test_twin_has_the_config_and_computes_the_same(entry):
     base_keys = set(keras.layers.Layer.get_config(layer))  # name, dtype, ...: Keras 3's own
     for key, value in plain(layer.get_config()).items():
         if key not in base_keys:
-            assert twin_config.get(key) == value, f"{entry.name}.{key}"
+            assert key in twin_config and twin_config[key] == value, f"{entry.name}.{key}"
     x = np.random.default_rng(0).standard_normal((2, SIZE, SIZE, 3)).astype("float32") - 0.5
     np.testing.assert_allclose(twin(x, training=False).numpy(), np.asarray(model(x, training=False)), rtol=0, atol=1e-6)
 

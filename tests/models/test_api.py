@@ -233,7 +233,7 @@ def test_a_flattening_head_needs_a_fixed_input_size():
     from functools import partial
 
     from keras_lightnets.models.scaffold import application_args, build_model
-    from keras_lightnets.models.variant import Family
+    from keras_lightnets.models.variant import Family, Preprocessing
 
     def body(x):
         x = keras.layers.Conv2D(4, 3, strides=32, name="conv")(x)
@@ -266,11 +266,20 @@ def test_a_flattening_head_needs_a_fixed_input_size():
             **application_args(locals()),
         )
 
-    TOY = Family(name="toy", constructor=Toy, variants=(), architecture_args=())
+    # A family whose default input is not 224 (EfficientNet-B7: 600, PolyNet: 331) gets it by default.
+    TOY = Family(
+        name="toy",
+        constructor=Toy,
+        variants=(),
+        architecture_args=(),
+        preprocessing=Preprocessing(input_size=(96, 128, 3)),
+    )
     with pytest.raises(ValueError, match="`include_top=True` needs a fixed input size"):
         Toy(input_shape=(None, None, 3))
     assert Toy(include_top=False, input_shape=(None, None, 3)).output_shape == (None, None, None, 4)
     assert Toy(input_shape=(64, 64, 3)).output_shape == (None, 10)
+    assert Toy().input_shape == (None, 96, 128, 3)
+    assert kl.model_preprocessing(Toy()).input_size == (96, 128, 3)
 
 
 def test_an_architecture_override_never_keeps_a_published_name():

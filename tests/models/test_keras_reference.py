@@ -1,5 +1,6 @@
-"""MobileNet and MobileNetV2 reproduce keras.applications exactly: weights copied across,
-random BatchNorm statistics, a non-square input, max abs difference <= 1e-5."""
+"""Every variant whose table row says ``equals="keras:..."`` reproduces that keras.applications
+call exactly: weights copied across, random BatchNorm statistics, a non-square input, max abs
+difference <= 1e-5. The cases come from the registry."""
 
 import keras
 import numpy as np
@@ -13,22 +14,25 @@ from keras_lightnets.weights import copy_keras_weights
 INPUT_SHAPE = (160, 192, 3)
 
 
-CASES = [("MobileNet", alpha) for alpha in (0.25, 0.5, 0.75, 1.0)] + [
-    ("MobileNetV2", alpha) for alpha in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
-]
+CASES = [name for name in kl.list_models() if kl.get_entry(name).reference_call[0] == "keras"]
 
 
-@pytest.mark.parametrize("family, alpha", CASES, ids=[f"{family}-{alpha}" for family, alpha in CASES])
-def test_matches_keras_applications(family, alpha, rng):
-    reference = getattr(keras.applications, family)(
-        input_shape=INPUT_SHAPE, alpha=alpha, weights=None, classifier_activation=None
+def test_the_keras_born_variants_are_compared():
+    assert {"mobilenetv1_025", "mobilenetv2_140"} <= set(CASES)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matches_keras_applications(name, rng):
+    _, constructor, kwargs = kl.get_entry(name).reference_call
+    reference = getattr(keras.applications, constructor)(
+        input_shape=INPUT_SHAPE, weights=None, classifier_activation=None, **kwargs
     )
-    ours = getattr(kl, family)(alpha, input_shape=INPUT_SHAPE, classifier_activation=None)
+    ours = kl.create_model(name, input_shape=INPUT_SHAPE, classifier_activation=None)
     seeded_weights(reference)  # random BN statistics included
     copy_keras_weights(reference, ours)
     x = rng.standard_normal((2, *INPUT_SHAPE)).astype("float32")
     diff = np.abs(reference.predict(x, verbose=0) - ours.predict(x, verbose=0)).max()
-    record_reference_diff(f"{family}({alpha})", f"keras.applications.{family}", diff)
+    record_reference_diff(name, f"keras.applications.{kl.get_entry(name).equals[6:]}", diff)
     assert diff <= 1e-5
 
 

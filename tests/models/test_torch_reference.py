@@ -1,6 +1,7 @@
-"""ReXNet, MobileNetV1 and SqueezeNet reproduce their PyTorch references (timm, torchvision):
-weights copied across by name through each family's key map, random BatchNorm statistics, a
-non-square input, max abs diff <= 1e-4.
+"""Every variant whose table row says ``equals="timm:..."`` or ``"torchvision:..."`` reproduces that
+PyTorch model: weights copied across by name through the variant's key map, random BatchNorm
+statistics, a non-square input, max abs diff <= 1e-4. The cases come from the registry; a few
+extra cases check knobs (timm's MobileNetV1 conventions) and odd input sizes.
 
 Skips with the reason when the reference cannot be imported (see tests/torch_reference.py)."""
 
@@ -11,7 +12,6 @@ from torch_reference import import_reference
 
 import keras_lightnets as kl
 from keras_lightnets.models.mobilenet import TIMM_KEY_MAP as MOBILENETV1_TIMM
-from keras_lightnets.models.rexnet import TIMM_KEY_MAP as REXNET_TIMM
 from keras_lightnets.models.squeezenet import TORCHVISION_KEY_MAPS as SQUEEZENET_TORCHVISION
 from keras_lightnets.weights import load_torch_weights
 
@@ -41,14 +41,30 @@ def compare(torch, reference, ours, key_map, input_shape, seed=0):
     return float(np.abs(expected - ours.predict(x, verbose=0)).max())
 
 
-@pytest.mark.parametrize("width", [1.0, 1.3, 1.5, 2.0, 3.0])
-def test_rexnet_matches_timm(width):
-    torch, timm = import_reference("timm")
-    torch.manual_seed(0)  # timm's random init: reproducible diffs from run to run
-    name = f"rexnet_{round(width * 100):03d}"
-    ours = kl.ReXNet(width, input_shape=INPUT_SHAPE, classifier_activation=None)
-    diff = compare(torch, timm.create_model(name), ours, REXNET_TIMM, INPUT_SHAPE)
-    record_reference_diff(name, f"timm {name}", diff)
+CASES = [name for name in kl.list_models() if kl.get_entry(name).reference_call[0] in ("timm", "torchvision")]
+
+
+def test_the_pytorch_born_variants_are_compared():
+    assert {"rexnet_090", "rexnet_100", "rexnet_220", "rexnet_300", "squeezenet1_0", "squeezenet1_1"} <= set(CASES)
+
+
+def reference_model(entry):
+    """The PyTorch module ``entry.equals`` names (timm or torchvision)."""
+    kind, name, kwargs = entry.reference_call
+    torch, library = import_reference(kind)
+    torch.manual_seed(0)  # the reference's random init: reproducible diffs from run to run
+    if kind == "timm":
+        return torch, library.create_model(name, **kwargs)
+    return torch, getattr(library.models, name)(**kwargs)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matches_its_pytorch_reference(name):
+    entry = kl.get_entry(name)
+    torch, reference = reference_model(entry)
+    ours = kl.create_model(name, input_shape=INPUT_SHAPE, classifier_activation=None)
+    diff = compare(torch, reference, ours, entry.key_map, INPUT_SHAPE)
+    record_reference_diff(name, entry.equals.replace(":", " "), diff)
     assert diff <= TOLERANCE
 
 
@@ -63,19 +79,22 @@ def test_mobilenetv1_matches_timm():
 
 
 @pytest.mark.parametrize(
-    "version, input_shape",
-    [("1.0", INPUT_SHAPE), ("1.1", INPUT_SHAPE), ("1.0", (161, 190, 3)), ("1.1", (225, 224, 3))],
-    ids=["1.0-160x192", "1.1-160x192", "1.0-161x190", "1.1-225x224"],
+    "version, input_shape, dynamic",
+    [("1.0", (161, 190, 3), False), ("1.1", (225, 224, 3), False), ("1.0", (161, 190, 3), True)],
+    ids=["1.0-161x190", "1.1-225x224", "1.0-any-size-at-161x190"],
 )
-def test_squeezenet_matches_torchvision(version, input_shape):
-    # Odd and even sizes exercise both rules of the ceil-mode max pooling.
+def test_squeezenet_matches_torchvision(version, input_shape, dynamic):
+    # Odd and even sizes exercise both rules of the ceil-mode max pooling; built for any size,
+    # the pools are CeilMaxPool2D layers and must give the same numbers.
     torch, torchvision = import_reference("torchvision")
     torch.manual_seed(0)
     name = f"squeezenet{version.replace('.', '_')}"
     reference = getattr(torchvision.models, name)()
-    ours = kl.SqueezeNet(version, input_shape=input_shape, classifier_activation=None)
+    ours = kl.SqueezeNet(version, input_shape=(None, None, 3) if dynamic else input_shape, classifier_activation=None)
+    assert any(type(layer).__name__ == "CeilMaxPool2D" for layer in ours.layers) == dynamic
     diff = compare(torch, reference, ours, SQUEEZENET_TORCHVISION[version], input_shape)
-    record_reference_diff(f"{name} {input_shape[0]}x{input_shape[1]}", f"torchvision {name}", diff)
+    suffix = " any size" if dynamic else ""
+    record_reference_diff(f"{name} {input_shape[0]}x{input_shape[1]}{suffix}", f"torchvision {name}", diff)
     assert diff <= TOLERANCE
 
 

@@ -19,7 +19,7 @@ def no_layer_may_be_built(monkeypatch):
 # Bad keras.applications arguments, given to every family's constructor.
 COMMON_CASES = [
     ({"pooling": "mean"}, ValueError, "`pooling` must be one of (None, 'avg', 'max')"),
-    ({"classes": 0}, ValueError, "`classes` must be > 0"),
+    ({"classes": 0}, ValueError, "`classes` must be an integer > 0"),
     ({"classes": 10.0}, TypeError, "`classes` must be an integer"),
     ({"include_top": "yes"}, TypeError, "`include_top` must be True or False"),
     ({"features_only": 1}, TypeError, "`features_only` must be True or False"),
@@ -48,21 +48,21 @@ def test_every_family_checks_the_application_arguments_first(family, kwargs, err
 
 CASES = [
     # (builder, kwargs, error type, text the message must contain)
-    (kl.ReXNet, {"width": 0}, ValueError, "`width` must be > 0"),
-    (kl.ReXNet, {"width": -1.0}, ValueError, "`width` must be > 0"),
+    (kl.ReXNet, {"width": 0}, ValueError, "`width` must be a number > 0"),
+    (kl.ReXNet, {"width": -1.0}, ValueError, "`width` must be a number > 0"),
     (kl.ReXNet, {"width": "wide"}, TypeError, "`width` must be a number"),
     (kl.ReXNet, {"width": 1e-4}, ValueError, "`width` must be at least"),
-    (kl.ReXNetLite, {"width": 0}, ValueError, "`width` must be > 0"),
-    (kl.MobileNet, {"alpha": 0}, ValueError, "`alpha` must be > 0"),
+    (kl.ReXNetLite, {"width": 0}, ValueError, "`width` must be a number > 0"),
+    (kl.MobileNet, {"alpha": 0}, ValueError, "`alpha` must be a number > 0"),
     (kl.MobileNet, {"alpha": 0.01}, ValueError, "`alpha` must be at least"),
     (kl.MobileNet, {"depth_multiplier": 1.5}, TypeError, "`depth_multiplier` must be an integer"),
     (kl.MobileNet, {"padding": "torch"}, ValueError, "`padding` must be one of ('keras', 'symmetric')"),
-    (kl.MobileNetV2, {"alpha": -0.5}, ValueError, "`alpha` must be > 0"),
+    (kl.MobileNetV2, {"alpha": -0.5}, ValueError, "`alpha` must be a number > 0"),
     (kl.MobileNetV2, {"alpha": True}, TypeError, "`alpha` must be a number"),
     (kl.SqueezeNet, {"version": "1.2"}, ValueError, "`version` must be one of ('1.0', '1.1')"),
     (kl.SqueezeNet, {"version": 1.0}, ValueError, "`version` must be one of"),
     (kl.SqueezeNet, {"bypass": "full"}, ValueError, "`bypass` must be one of (None, 'simple', 'complex')"),
-    (kl.MobileNetV2, {"classes": 0}, ValueError, "`classes` must be > 0"),
+    (kl.MobileNetV2, {"classes": 0}, ValueError, "`classes` must be an integer > 0"),
     (kl.MobileNetV2, {"classes": 10.0}, TypeError, "`classes` must be an integer"),
     (kl.ReXNet, {"input_shape": (16, 16, 3)}, ValueError, "input height must be at least 32 pixels"),
     (kl.SqueezeNet, {"input_shape": (224, 31, 3)}, ValueError, "input width must be at least 32 pixels"),

@@ -45,9 +45,9 @@ def test_a_slow_momentum_left_after_short_training_is_fixed(rng):
     assert not np.allclose(stale, model(images, training=False).numpy(), atol=1e-2)
 
 
-@pytest.mark.parametrize("steps", [0, -1, 1.5, True])
-def test_steps_must_be_a_positive_integer(steps):
-    with pytest.raises(ValueError, match="`steps` must be an integer >= 1"):
+@pytest.mark.parametrize("steps, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_steps_must_be_a_positive_integer(steps, error):
+    with pytest.raises(error, match="`steps` must be an integer >= 1"):
         recalibrate_batchnorm(_conv_bn(), [], steps=steps)
 
 
