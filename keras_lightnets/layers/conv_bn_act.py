@@ -24,6 +24,7 @@ def conv_bn_act(
     bn_momentum=0.9,
     padding="symmetric",
     kernel_initializer="glorot_uniform",
+    bn_gamma_initializer="ones",
     name,
 ):
     """Conv2D (or DepthwiseConv2D) → BatchNormalization → activation.
@@ -50,6 +51,8 @@ def conv_bn_act(
             depthwise padding) or ``"valid"``.
         kernel_initializer: the convolution's (Keras's default unless the
             reference initializes otherwise and training depends on it).
+        bn_gamma_initializer: ``"zeros"`` on a residual branch's last BN starts the block
+            as the identity (torchvision ``zero_init_residual``, pycls).
     """
     x, conv_padding = pad_for_conv(x, kernel_size, strides, padding, name=f"{name}_pad")
     if depthwise:
@@ -74,7 +77,9 @@ def conv_bn_act(
             name=f"{name}_conv",
         )(x)
     if use_bn:
-        x = layers.BatchNormalization(epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(
+            epsilon=bn_epsilon, momentum=bn_momentum, gamma_initializer=bn_gamma_initializer, name=f"{name}_bn"
+        )(x)
     if activation is not None:
         x = activation_layer(activation, name=f"{name}_act")(x)
     return x

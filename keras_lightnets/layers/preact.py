@@ -13,7 +13,8 @@ DenseNet's layers and transitions, DPN's blocks and PyramidNet's units are made 
 from keras import layers
 
 from keras_lightnets.layers.activations import ACTIVATIONS, activation_layer
-from keras_lightnets.layers.padding import PADDING_MODES, pad_for_conv
+from keras_lightnets.layers.conv_bn_act import conv_bn_act
+from keras_lightnets.layers.padding import PADDING_MODES
 
 __all__ = ["bn_act_conv"]
 
@@ -62,14 +63,17 @@ def bn_act_conv(
     x = layers.BatchNormalization(epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_bn")(x)
     if activation is not None:
         x = activation_layer(activation, name=f"{name}_act")(x)
-    x, conv_padding = pad_for_conv(x, kernel_size, strides, padding, name=f"{name}_pad")
-    return layers.Conv2D(
+    # The convolution alone (no BN, no activation after it): conv_bn_act's naming and padding.
+    return conv_bn_act(
+        x,
         filters,
         kernel_size,
-        strides=strides,
-        padding=conv_padding,
+        strides,
         groups=groups,
+        activation=None,
         use_bias=use_bias,
+        use_bn=False,
+        padding=padding,
         kernel_initializer=kernel_initializer,
-        name=f"{name}_conv",
-    )(x)
+        name=name,
+    )

@@ -29,30 +29,13 @@ from keras import layers
 
 from keras_lightnets.layers.activations import ACTIVATIONS, activation_layer
 from keras_lightnets.layers.conv_bn_act import conv_bn_act
-from keras_lightnets.layers.padding import PADDING_MODES, pad_for_conv
+from keras_lightnets.layers.padding import PADDING_MODES
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
 
 __all__ = ["residual_block"]
 
 KINDS = ("basic", "bottleneck")
 STRIDE_ON = ("3x3", "1x1")
-
-
-def _conv_bn(x, filters, kernel_size, strides, *, gamma_initializer, use_bias, norm, padding, kernel_initializer, name):
-    # conv_bn_act without activation, with a choice of BN gamma initializer (zero-init residual).
-    x, conv_padding = pad_for_conv(x, kernel_size, strides, padding, name=f"{name}_pad")
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding=conv_padding,
-        use_bias=use_bias,
-        kernel_initializer=kernel_initializer,
-        name=f"{name}_conv",
-    )(x)
-    return layers.BatchNormalization(
-        epsilon=norm["bn_epsilon"], momentum=norm["bn_momentum"], gamma_initializer=gamma_initializer, name=f"{name}_bn"
-    )(x)
 
 
 def _positive_int(value):
@@ -174,14 +157,15 @@ def residual_block(
     filters = int(filters)
     norm = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
     conv = dict(use_bias=use_bias, kernel_initializer=kernel_initializer)
-    last = dict(gamma_initializer="zeros" if zero_init_last_bn else "ones", norm=norm, **conv)
+    # The branch's last conv → BN has no activation (it comes after the add).
+    last = dict(activation=None, bn_gamma_initializer="zeros" if zero_init_last_bn else "ones", **norm, **conv)
     shortcut = x
 
     if kind == "basic":
         x = conv_bn_act(
             x, filters, 3, strides, activation=activation, padding=padding, name=f"{name}_conv1", **norm, **conv
         )
-        x = _conv_bn(x, filters, 3, 1, padding=padding, name=f"{name}_conv2", **last)
+        x = conv_bn_act(x, filters, 3, 1, padding=padding, name=f"{name}_conv2", **last)
         if se is not None:
             x = se(x, name=f"{name}_se")
     else:
@@ -203,7 +187,7 @@ def residual_block(
         )
         if se is not None:
             x = se(x, name=f"{name}_se")
-        x = _conv_bn(x, filters, 1, 1, padding="valid", name=f"{name}_conv3", **last)
+        x = conv_bn_act(x, filters, 1, 1, padding="valid", name=f"{name}_conv3", **last)
 
     if strides != 1 or shortcut.shape[-1] != filters:
         projection_stride = strides
@@ -212,15 +196,15 @@ def residual_block(
             # of the mean: the windows and divisors of PyTorch's ceil_mode=True, count_include_pad=False.
             shortcut = layers.AveragePooling2D(2, strides, padding="same", name=f"{name}_shortcut_pool")(shortcut)
             projection_stride = 1
-        shortcut = _conv_bn(
+        shortcut = conv_bn_act(
             shortcut,
             filters,
             1,
             projection_stride,
-            gamma_initializer="ones",
-            norm=norm,
+            activation=None,
             padding="valid",
             name=f"{name}_shortcut",
+            **norm,
             **conv,
         )
     if drop_path_rate > 0.0:
