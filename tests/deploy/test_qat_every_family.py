@@ -22,8 +22,17 @@ def test_qat_to_int8_tflite(name, tmp_path):
     model = kl.create_model(name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, classifier_activation=None)
     qat_model = quantize_aware(model)
     assert is_quantize_aware(qat_model)
+    # Precise BN is tested on its own (test_qat_precise_bn.py); two batches keep its path in this
+    # run without its default 32 (78 s per family on 2 cores).
     result = fit_quantize_aware(
-        qat_model, epochs=1, steps_per_epoch=1, batch_size=16, validation_split=None, calibration_steps=2, verbose=0
+        qat_model,
+        epochs=1,
+        steps_per_epoch=1,
+        batch_size=16,
+        validation_split=None,
+        calibration_steps=2,
+        precise_bn_steps=2,
+        verbose=0,
     )
     assert np.isfinite(result.history["loss"]).all()
 

@@ -72,7 +72,7 @@ def test_recipe_fields_are_checked():
     with pytest.raises(TypeError, match="unknown recipe fields"):
         get_recipe("rexnet", "paper").with_overrides(lr=0.1)
     for bad in (0, 32.0, True):
-        with pytest.raises(ValueError, match="`image_size` must be None or a positive integer"):
+        with pytest.raises(ValueError, match="`image_size` must be an integer >= 1"):
             get_recipe("rexnet", "default").with_overrides(image_size=bad)
 
 
