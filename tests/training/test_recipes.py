@@ -71,8 +71,8 @@ def test_recipe_fields_are_checked():
         get_recipe("squeezenet", "paper").with_overrides(warmup_epochs=1.0)
     with pytest.raises(TypeError, match="unknown recipe fields"):
         get_recipe("rexnet", "paper").with_overrides(lr=0.1)
-    for bad in (0, 32.0, True):
-        with pytest.raises(ValueError, match="`image_size` must be an integer >= 1"):
+    for bad, error in ((0, ValueError), (32.0, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="`image_size` must be an integer >= 1"):
             get_recipe("rexnet", "default").with_overrides(image_size=bad)
 
 
