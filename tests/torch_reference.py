@@ -62,3 +62,15 @@ def import_reference(name):
         _unavailable(f"{name} cannot be imported here: {type(error).__name__}: {error}")
     torch.set_grad_enabled(False)
     return torch, module
+
+
+def randomize_batchnorm(torch, module, seed=0):
+    """Non-trivial BN statistics and affine terms, so a BN mix-up cannot hide."""
+    generator = torch.Generator().manual_seed(seed)
+    for child in module.modules():
+        if isinstance(child, torch.nn.modules.batchnorm._BatchNorm):
+            shape = child.running_mean.shape
+            child.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
+            child.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
+            child.weight.data.copy_(torch.rand(shape, generator=generator) + 0.5)
+            child.bias.data.copy_(torch.randn(shape, generator=generator) * 0.1)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from keras import layers
 from reference_diffs import record_reference_diff
-from torch_reference import import_reference
+from torch_reference import import_reference, randomize_batchnorm
 
 from keras_lightnets.layers import StochasticDepth, bn_act_conv, residual_block, squeeze_excite
 
@@ -32,18 +32,6 @@ def trainable_params(model):
 
 
 # --- copying PyTorch weights, written out ------------------------------------------------------------
-
-
-def randomize_batchnorm(torch, module, seed=0):
-    """Non-trivial BN statistics and affine terms, so a BN mix-up cannot hide."""
-    generator = torch.Generator().manual_seed(seed)
-    for child in module.modules():
-        if isinstance(child, torch.nn.modules.batchnorm._BatchNorm):
-            shape = child.running_mean.shape
-            child.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
-            child.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
-            child.weight.data.copy_(torch.rand(shape, generator=generator) + 0.5)
-            child.bias.data.copy_(torch.randn(shape, generator=generator) * 0.1)
 
 
 def copy_conv(torch_conv, keras_conv):

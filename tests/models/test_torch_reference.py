@@ -8,7 +8,7 @@ Skips with the reason when the reference cannot be imported (see tests/torch_ref
 import numpy as np
 import pytest
 from reference_diffs import record_reference_diff
-from torch_reference import import_reference
+from torch_reference import import_reference, randomize_batchnorm
 
 import keras_lightnets as kl
 from keras_lightnets.models.mobilenet import TIMM_KEY_MAP as MOBILENETV1_TIMM
@@ -18,18 +18,6 @@ from keras_lightnets.weights import load_torch_weights
 pytestmark = pytest.mark.reference
 INPUT_SHAPE = (160, 192, 3)
 TOLERANCE = 1e-4
-
-
-def randomize_batchnorm(torch, module, seed=0):
-    """Non-trivial BN statistics and affine terms, so a BN mix-up cannot hide."""
-    generator = torch.Generator().manual_seed(seed)
-    for child in module.modules():
-        if isinstance(child, torch.nn.modules.batchnorm._BatchNorm):
-            shape = child.running_mean.shape
-            child.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
-            child.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
-            child.weight.data.copy_(torch.rand(shape, generator=generator) + 0.5)
-            child.bias.data.copy_(torch.randn(shape, generator=generator) * 0.1)
 
 
 def compare(torch, reference, ours, key_map, input_shape, seed=0):
