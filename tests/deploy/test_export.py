@@ -39,6 +39,11 @@ def test_float32_export_equals_keras(rexnet, tmp_path):
     assert result.path.is_file() and result.size_bytes == result.path.stat().st_size
     assert result.summary.builtin_only and "MUL" in result.summary.operators  # SE gating
     np.testing.assert_allclose(predict_tflite(result.path, _images()), np.asarray(rexnet(_images())), atol=1e-5)
+    # Apps that call the interpreter by signature find it under TFLite's default name.
+    from ai_edge_litert.interpreter import Interpreter
+
+    signatures = Interpreter(str(result.path)).get_signature_list()
+    assert list(signatures) == ["serving_default"] and signatures["serving_default"]["inputs"] == ["image"]
 
 
 def test_float16_and_dynamic_shrink_the_file(squeezenet, tmp_path):
