@@ -13,7 +13,14 @@ from keras_lightnets import layers, models
 from keras_lightnets.layers import ModelCard
 from keras_lightnets.models.describe import model_identity, model_preprocessing
 from keras_lightnets.profile import Profile, profile
-from keras_lightnets.registry import create_model, get_entry, get_family, list_families, list_models
+from keras_lightnets.registry import (
+    create_model,
+    get_entry,
+    get_family,
+    list_families,
+    list_models,
+    representative_models,
+)
 
 __version__ = "0.1.0"
 
@@ -29,6 +36,7 @@ __all__ = [
     "model_identity",
     "model_preprocessing",
     "profile",
+    "representative_models",
 ]
 
 # The constructors, from every family module.

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import tensorflow as tf
 import tf_keras
 
-from keras_lightnets.checks import check_int, check_positive, check_positive_int
+from keras_lightnets.checks import check_bool, check_int, check_positive, check_positive_int
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
 from keras_lightnets.deploy.qat_calibration import calibrate_ranges
 from keras_lightnets.models.describe import model_family
@@ -92,6 +92,7 @@ def fit_quantize_aware(
     preset=None,
     data_dir=None,
     seed=None,
+    run_eagerly=False,
     verbose=1,
 ):
     """Fine-tunes ``qat_model`` (from :func:`~keras_lightnets.deploy.quantize_aware`) on ``dataset``.
@@ -113,6 +114,10 @@ def fit_quantize_aware(
             averages still give more than 5 % to their pre-QAT values (``momentum ** steps``);
             0 always keeps the moving averages of training.
 
+        run_eagerly: run the train steps eagerly instead of tracing them into a graph. Tracing
+            a QAT model's train step takes 15-40 s on 2 cores and pays off after some tens of
+            steps; eager steps are about 5x slower each. For a handful of steps, or debugging.
+
     Returns a :class:`QATFitResult`; the model is trained in place.
     """
     from keras_lightnets.deploy.qat import is_quantize_aware
@@ -128,6 +133,7 @@ def fit_quantize_aware(
     for name, value in (("calibration_steps", calibration_steps), ("precise_bn_steps", precise_bn_steps)):
         check_int(value, name, 0)
     check_positive(learning_rate_scale, "learning_rate_scale")
+    check_bool(run_eagerly, "run_eagerly")
 
     # The twin keeps the Keras 3 model's model card: family and preprocessing come from it.
     family = model_family(qat_model)
@@ -165,6 +171,7 @@ def fit_quantize_aware(
             from_logits=not _ends_in_softmax(qat_model), label_smoothing=recipe.label_smoothing
         ),
         metrics=metrics,
+        run_eagerly=run_eagerly,
     )
     # Slot variables made before fit(): a first trace that creates variables makes tf.function
     # trace the train step a second time (17 of 37 s of a ReXNet QAT fit's start on 2 cores).

@@ -23,7 +23,10 @@ def test_qat_to_int8_tflite(name, tmp_path):
     qat_model = quantize_aware(model)
     assert is_quantize_aware(qat_model)
     # Precise BN is tested on its own (test_qat_precise_bn.py); two batches keep its path in this
-    # run without its default 32 (78 s per family on 2 cores).
+    # run without its default 32 (78 s per family on 2 cores). One step runs eagerly: tracing a
+    # QAT train step costs 15-40 s per family, and the graph path is trained in
+    # test_qat_accuracy.py, test_android.py and the main job.
+    weights_before = [np.array(w) for w in qat_model.trainable_weights]
     result = fit_quantize_aware(
         qat_model,
         epochs=1,
@@ -32,9 +35,12 @@ def test_qat_to_int8_tflite(name, tmp_path):
         validation_split=None,
         calibration_steps=2,
         precise_bn_steps=2,
+        run_eagerly=True,
         verbose=0,
     )
     assert np.isfinite(result.history["loss"]).all()
+    changed = [not np.array_equal(b, np.asarray(a)) for b, a in zip(weights_before, qat_model.trainable_weights)]
+    assert np.mean(changed) > 0.9  # the gradient reached (nearly) every trainable weight
 
     exported = export_tflite(qat_model, tmp_path / f"{name}.tflite", quantization="int8")
     summary = inspect_tflite(exported.path)

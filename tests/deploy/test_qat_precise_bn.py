@@ -86,3 +86,8 @@ def test_batchnorm_memory_is_what_the_moving_averages_keep_of_before():
 def test_precise_bn_steps_must_be_a_non_negative_integer(bad, error):
     with pytest.raises(error, match="`precise_bn_steps` must be an integer >= 0"):
         fit_quantize_aware(_qat_tiny(), precise_bn_steps=bad)
+
+
+def test_run_eagerly_must_be_a_bool():
+    with pytest.raises(TypeError, match="`run_eagerly` must be True or False, got 1"):
+        fit_quantize_aware(_qat_tiny(), run_eagerly=1)
