@@ -23,6 +23,22 @@ gc.freeze()
 _REPORTED_DIFFS = []
 
 
+# Tests of a minute or more (notebooks, QAT per family, subprocess runs, a learning check). They
+# are collected first: pytest-xdist hands out tests in collection order, and one of them left
+# for the end runs alone on one worker while the other has nothing to do.
+LONG_RUNNING = (
+    "tests/test_tutorials.py",
+    "tests/deploy/test_qat_every_family.py",
+    "tests/training/test_resume.py",
+    "tests/training/test_distributed.py",
+    "tests/training/test_squeezenet_recipe.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_RUNNING))  # stable: same order on every worker
+
+
 def pytest_configure(config):
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         # Prepare the bundled dataset once, here, before the workers start: two workers

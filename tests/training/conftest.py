@@ -10,6 +10,14 @@ from training_helpers import MODEL, SMALL_RUN
 from keras_lightnets.data import dataset_info
 
 
+def pytest_collection_modifyitems(items):
+    # Under pytest-xdist (--dist loadgroup) a module's tests of the finished run share one worker,
+    # so the module-scoped run trains once rather than once per worker (40 s each).
+    for item in items:
+        if "finished_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(f"finished_run:{item.module.__name__}"))
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     """A TFDS data dir with lightnets_digits prepared (offline), shared by in-process runs and subprocesses."""

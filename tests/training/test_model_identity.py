@@ -1,5 +1,6 @@
 """What a model is travels with the model, never with its name (issue: a renamed model trained with
-the wrong normalization). A MobileNetV2 renamed "mine" trains, evaluates and exports with its own
+the wrong normalization). A MobileNet (v1, 0.25: the fastest to trace of the
+[-1, 1]-scaled models) renamed "mine" trains, evaluates and exports with its own
 [-1, 1] scaling and its family's recipe, and so does its .keras file reloaded in a fresh process."""
 
 import json
@@ -30,7 +31,7 @@ def _record_preprocessing(monkeypatch):
 
 def test_a_renamed_model_trains_evaluates_and_exports_with_its_own_normalization(tmp_path, data_dir, monkeypatch):
     model = kl.create_model(
-        "mobilenetv2_035", name="mine", input_shape=(32, 32, 3), classes=10, classifier_activation=None
+        "mobilenetv1_025", name="mine", input_shape=(32, 32, 3), classes=10, classifier_activation=None
     )
     seen = _record_preprocessing(monkeypatch)
     result = fit(model, output_dir=tmp_path / "run", data_dir=data_dir, **{**SMALL_RUN, "epochs": 1})
@@ -38,10 +39,10 @@ def test_a_renamed_model_trains_evaluates_and_exports_with_its_own_normalization
 
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["model"] == "mine"
-    assert (run["variant"], run["family"]) == ("mobilenetv2_035", "mobilenetv2")
-    assert run["architecture"]["args"]["alpha"] == 0.35
+    assert (run["variant"], run["family"]) == ("mobilenetv1_025", "mobilenetv1")
+    assert run["architecture"]["args"]["alpha"] == 0.25
     assert run["preprocessing"]["mean"] == list(MOBILENET_SCALING)
-    assert run["recipe"] == get_recipe("mobilenetv2", "default").name
+    assert run["recipe"] == get_recipe("mobilenetv1", "default").name
 
     seen.clear()
     metrics = evaluate(result.output_dir, data_dir=data_dir)
@@ -76,7 +77,7 @@ def test_a_renamed_model_trains_evaluates_and_exports_with_its_own_normalization
 
 def test_a_model_that_normalizes_inside_is_fed_unit_range_pixels(tmp_path, data_dir, monkeypatch):
     model = kl.create_model(
-        "mobilenetv2_035", include_preprocessing=True, input_shape=(32, 32, 3), classes=10, classifier_activation=None
+        "mobilenetv1_025", include_preprocessing=True, input_shape=(32, 32, 3), classes=10, classifier_activation=None
     )
     seen = _record_preprocessing(monkeypatch)
     fit(model, output_dir=tmp_path / "run", data_dir=data_dir, **{**SMALL_RUN, "epochs": 1})
