@@ -45,6 +45,14 @@ def test_every_variant_names_its_reference():
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_variant(name):
+    # Everything checked here is structure (shapes, names, counts, configs), never a value: built in
+    # a StatelessScope, the weights are declared but not initialized, 3-5x faster (RegNetY-32GF: 4.5 s
+    # to 0.9 s). The outputs are checked per family in test_api.py and against the references.
+    with keras.StatelessScope():
+        _check_variant(name)
+
+
+def _check_variant(name):
     entry = kl.get_entry(name)
     model = entry.build(input_shape=tuple(entry.reference.input_size))
     measured = kl.profile(model)
