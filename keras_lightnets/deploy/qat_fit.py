@@ -113,7 +113,6 @@ def fit_quantize_aware(
             become every BatchNorm's moving mean/variance after fine-tuning, when the moving
             averages still give more than 5 % to their pre-QAT values (``momentum ** steps``);
             0 always keeps the moving averages of training.
-
         run_eagerly: run the train steps eagerly instead of tracing them into a graph. Tracing
             a QAT model's train step takes 15-40 s on 2 cores and pays off after some tens of
             steps; eager steps are about 5x slower each. For a handful of steps, or debugging.
