@@ -209,7 +209,10 @@ def residual_block(
         )
     if drop_path_rate > 0.0:
         x = StochasticDepth(drop_path_rate, name=f"{name}_drop_path")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    # Shortcut first, as keras.applications adds them: Keras orders layers of equal depth by the
+    # Add's input order, so the weighted layers then come in the same order and Keras
+    # checkpoints copy across layer by layer.
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
     if final_activation:
         x = activation_layer(activation, name=f"{name}_out")(x)
     return x

@@ -81,6 +81,11 @@ class Variant:
         key_map: how the reference's PyTorch state dict maps onto our layer names (see
             :func:`keras_lightnets.weights.load_torch_weights`), where the reference is PyTorch.
         weights: published checkpoints this variant can load (filled by the weights work).
+        compared: whether the test suite runs this variant next to ``equals`` and compares the
+            outputs. Every code path of a family is compared; a variant that differs from a
+            compared sibling only in its numbers (a RegNet's widths, a ResNet's depth) keeps
+            its exact parameter and MAC checks but is not run against its reference, to keep
+            the suite within its time budget.
         family: set by :class:`Family` (the family's name).
         constructor: set by :class:`Family` (the family's constructor).
     """
@@ -92,6 +97,7 @@ class Variant:
     preprocessing: Preprocessing | None = None
     key_map: object = None
     weights: tuple = ()
+    compared: bool = True
     family: str = ""
     constructor: object = None
 

@@ -12,6 +12,16 @@ from keras_lightnets.layers import StochasticDepth
 from keras_lightnets.registry import representative_models
 
 # One representative per family, and the (stride, channels) of its feature pyramid.
+# RegNetX-200MF as an AnyNet point: what kl.design_space.regnet_stages(24, 36.44, 2.49, 13, 8) gives.
+ANYNET_REGNETX_002 = {
+    "stem_width": 32,
+    "depths": (1, 1, 4, 7),
+    "widths": (24, 56, 152, 368),
+    "strides": (2, 2, 2, 2),
+    "bottleneck_ratios": (1.0, 1.0, 1.0, 1.0),
+    "group_widths": (8, 8, 8, 8),
+}
+REGNETX_002_PYRAMID = {2: 32, 4: 24, 8: 56, 16: 152, 32: 368}
 FAMILIES = {
     "rexnet": (kl.ReXNet, {"width": 1.0}, {2: 16, 4: 38, 8: 61, 16: 128, 32: 185}),
     "rexnet_lite": (kl.ReXNetLite, {"width": 1.0}, {2: 16, 4: 40, 8: 64, 16: 128, 32: 184}),
@@ -19,6 +29,9 @@ FAMILIES = {
     "squeezenet_bypass": (kl.SqueezeNet, {"version": "1.0", "bypass": "complex"}, {2: 96, 4: 256, 8: 512, 16: 512}),
     "mobilenet": (kl.MobileNet, {"alpha": 0.25}, {2: 16, 4: 32, 8: 64, 16: 128, 32: 256}),
     "mobilenetv2": (kl.MobileNetV2, {"alpha": 0.35}, {2: 8, 4: 8, 8: 16, 16: 32, 32: 112}),
+    "resnet": (kl.ResNet, {"depth": 18}, {2: 64, 4: 64, 8: 128, 16: 256, 32: 512}),
+    "regnet": (kl.RegNet, {"w0": 24, "wa": 36.44, "wm": 2.49, "depth": 13, "group_width": 8}, REGNETX_002_PYRAMID),
+    "anynet": (kl.AnyNet, ANYNET_REGNETX_002, REGNETX_002_PYRAMID),
 }
 # Channels of the last feature map (what include_top=False returns).
 LAST_CHANNELS = {
@@ -27,6 +40,9 @@ LAST_CHANNELS = {
     "squeezenet": 512,
     "squeezenet_bypass": 512,
     "mobilenet": 256,
+    "resnet": 512,
+    "regnet": 368,
+    "anynet": 368,
     "mobilenetv2": 1280,
 }
 SHAPE = (96, 128, 3)  # non-square, small enough to be fast

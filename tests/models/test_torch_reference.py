@@ -1,6 +1,7 @@
 """Every variant whose table row says ``equals="timm:..."`` or ``"torchvision:..."`` reproduces that
 PyTorch model: weights copied across by name through the variant's key map, random BatchNorm
-statistics, a non-square input, max abs diff <= 1e-4. The cases come from the registry; a few
+statistics, an odd non-square input, max abs diff <= 1e-4 times the output scale (at least 1). The
+cases come from the registry (the variants marked ``compared``); a few
 extra cases check knobs (timm's MobileNetV1 conventions) and odd input sizes.
 
 Skips with the reason when the reference cannot be imported (see tests/torch_reference.py)."""
@@ -16,8 +17,8 @@ from keras_lightnets.models.squeezenet import TORCHVISION_KEY_MAPS as SQUEEZENET
 from keras_lightnets.weights import load_torch_weights
 
 pytestmark = pytest.mark.reference
-INPUT_SHAPE = (160, 192, 3)
-TOLERANCE = 1e-4
+INPUT_SHAPE = (161, 190, 3)
+TOLERANCE = 1e-4  # times max(1, largest output): deep random residual stacks reach outputs of 1e3-1e4
 
 
 def compare(torch, reference, ours, key_map, input_shape, seed=0):
@@ -25,15 +26,26 @@ def compare(torch, reference, ours, key_map, input_shape, seed=0):
     randomize_batchnorm(torch, reference, seed)
     load_torch_weights(ours, reference, key_map)
     x = np.random.default_rng(seed).standard_normal((2, *input_shape)).astype("float32")
-    expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
-    return float(np.abs(expected - ours.predict(x, verbose=0)).max())
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+    return float(np.abs(expected - ours.predict(x, verbose=0)).max()), float(np.abs(expected).max())
 
 
-CASES = [name for name in kl.list_models() if kl.get_entry(name).reference_call[0] in ("timm", "torchvision")]
+CASES = [
+    name
+    for name in kl.list_models()
+    if kl.get_entry(name).reference_call[0] in ("timm", "torchvision") and kl.get_entry(name).compared
+]
 
 
 def test_the_pytorch_born_variants_are_compared():
     assert {"rexnet_090", "rexnet_100", "rexnet_220", "rexnet_300", "squeezenet1_0", "squeezenet1_1"} <= set(CASES)
+    assert {"resnet18", "resnet50", "resnext50_32x4d", "resnet34"} <= set(CASES)
+    assert {"regnetx_002", "regnety_002", "regnetx_080", "regnety_040"} <= set(CASES)
+
+
+def within_tolerance(diff, scale):
+    return diff <= TOLERANCE * max(1.0, scale)
 
 
 def reference_model(entry):
@@ -51,9 +63,9 @@ def test_matches_its_pytorch_reference(name):
     entry = kl.get_entry(name)
     torch, reference = reference_model(entry)
     ours = kl.create_model(name, input_shape=INPUT_SHAPE, classifier_activation=None)
-    diff = compare(torch, reference, ours, entry.key_map, INPUT_SHAPE)
+    diff, scale = compare(torch, reference, ours, entry.key_map, INPUT_SHAPE)
     record_reference_diff(name, entry.equals.replace(":", " "), diff)
-    assert diff <= TOLERANCE
+    assert within_tolerance(diff, scale), (diff, scale)
 
 
 def test_mobilenetv1_matches_timm():
@@ -61,9 +73,9 @@ def test_mobilenetv1_matches_timm():
     torch.manual_seed(0)
     # timm pads symmetrically and uses PyTorch's BN epsilon: the knobs reproduce it exactly.
     ours = kl.MobileNet(1.0, padding="symmetric", bn_epsilon=1e-5, input_shape=INPUT_SHAPE, classifier_activation=None)
-    diff = compare(torch, timm.create_model("mobilenetv1_100"), ours, MOBILENETV1_TIMM, INPUT_SHAPE)
+    diff, scale = compare(torch, timm.create_model("mobilenetv1_100"), ours, MOBILENETV1_TIMM, INPUT_SHAPE)
     record_reference_diff("mobilenetv1_100 (symmetric)", "timm mobilenetv1_100", diff)
-    assert diff <= TOLERANCE
+    assert within_tolerance(diff, scale), (diff, scale)
 
 
 @pytest.mark.parametrize(
@@ -80,10 +92,10 @@ def test_squeezenet_matches_torchvision(version, input_shape, dynamic):
     reference = getattr(torchvision.models, name)()
     ours = kl.SqueezeNet(version, input_shape=(None, None, 3) if dynamic else input_shape, classifier_activation=None)
     assert any(type(layer).__name__ == "CeilMaxPool2D" for layer in ours.layers) == dynamic
-    diff = compare(torch, reference, ours, SQUEEZENET_TORCHVISION[version], input_shape)
+    diff, scale = compare(torch, reference, ours, SQUEEZENET_TORCHVISION[version], input_shape)
     suffix = " any size" if dynamic else ""
     record_reference_diff(f"{name} {input_shape[0]}x{input_shape[1]}{suffix}", f"torchvision {name}", diff)
-    assert diff <= TOLERANCE
+    assert within_tolerance(diff, scale), (diff, scale)
 
 
 def test_torch_converter_names_the_layers_the_reference_lacks():
