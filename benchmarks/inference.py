@@ -1,12 +1,14 @@
-"""CPU inference benchmark: keras_lightnets MobileNets against keras.applications, and build times.
+"""CPU inference benchmark: keras_lightnets against keras.applications and kimm, and build times.
 
-1. Throughput (images/s) of ``keras_lightnets.MobileNet`` / ``MobileNetV2`` against
-   ``keras.applications.MobileNet`` / ``MobileNetV2`` (``weights=None``) for each
-   ``--alphas`` width. Both models run through the same forward, a
-   ``tf.function(jit_compile=False)`` calling ``model(x, training=False)``; after
-   ``--warmup`` calls each, ``--runs`` timed calls alternate ours / keras (A B A B ...)
-   so that drift in the machine's speed hits both alike. The median of each side
-   gives images/s, and the ratio of the medians (ours / keras) should be >= 0.98.
+1. Throughput (images/s) of a keras_lightnets model against its peer, untrained (``weights=None``):
+   ``MobileNet`` / ``MobileNetV2`` against keras.applications' at each ``--alphas`` width;
+   ``resnet50_v1`` against ``keras.applications.ResNet50`` (the same layout); RegNetX-400MF and
+   RegNetY-400MF against kimm's ``RegNetX004`` / ``RegNetY004`` when kimm is installed (a
+   benchmark-only dependency: ``pip install kimm``; skipped and said so otherwise). Both models
+   run through the same forward, a ``tf.function(jit_compile=False)`` calling
+   ``model(x, training=False)``; after ``--warmup`` calls each, ``--runs`` timed calls alternate
+   ours / peer (A B A B ...) so that drift in the machine's speed hits both alike. The median of
+   each side gives images/s, and the ratio of the medians (ours / peer) should be >= 0.98.
 2. Wall-clock build time of every registered model (or of ``--models``).
 
 The results are printed as Markdown and written to ``<output-dir>/inference.md``
@@ -15,6 +17,7 @@ defaults.
 
     python benchmarks/inference.py                          # full run
     python benchmarks/inference.py --runs 2 --warmup 1 --models mobilenetv2_100
+    python benchmarks/inference.py --pairs ResNet50 RegNetX-400MF --skip-build-times
 """
 
 import argparse
@@ -37,10 +40,47 @@ import keras_lightnets  # noqa: E402
 TARGET_RATIO = 0.98
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "results"
 
-# label → (keras_lightnets builder, keras.applications builder); both take alpha and input_shape.
+
+def _kimm(class_name):
+    """kimm's model class, or None where kimm is not installed."""
+    try:
+        import kimm
+    except ImportError:
+        return None
+    return getattr(kimm.models, class_name)
+
+
+def _kimm_builder(class_name):
+    def build(input_shape, alpha=None):
+        # kimm normalizes inside its models by default; ours (and keras.applications') outside.
+        return _kimm(class_name)(input_shape=input_shape, include_preprocessing=False, weights=None)
+
+    return build
+
+
+# label → (keras_lightnets builder, peer builder, peer's name, takes alpha); the builders take
+# input_shape (and alpha where it applies) and build untrained models of the same layout.
 PAIRS = {
-    "MobileNet": (keras_lightnets.MobileNet, keras.applications.MobileNet),
-    "MobileNetV2": (keras_lightnets.MobileNetV2, keras.applications.MobileNetV2),
+    "MobileNet": (keras_lightnets.MobileNet, keras.applications.MobileNet, "keras.applications", True),
+    "MobileNetV2": (keras_lightnets.MobileNetV2, keras.applications.MobileNetV2, "keras.applications", True),
+    "ResNet50": (
+        lambda input_shape: keras_lightnets.create_model("resnet50_v1", input_shape=input_shape),
+        lambda input_shape: keras.applications.ResNet50(input_shape=input_shape, weights=None),
+        "keras.applications",
+        False,
+    ),
+    "RegNetX-400MF": (
+        lambda input_shape: keras_lightnets.create_model("regnetx_004", input_shape=input_shape),
+        _kimm_builder("RegNetX004"),
+        "kimm",
+        False,
+    ),
+    "RegNetY-400MF": (
+        lambda input_shape: keras_lightnets.create_model("regnety_004", input_shape=input_shape),
+        _kimm_builder("RegNetY004"),
+        "kimm",
+        False,
+    ),
 }
 
 
@@ -59,6 +99,9 @@ def parse_args(argv=None):
         nargs="+",
         default=None,
         help="registry names or patterns such as 'rexnet_*' to time the build of (default: all)",
+    )
+    parser.add_argument(
+        "--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS), help="comparisons to run (default: all)"
     )
     parser.add_argument("--skip-build-times", action="store_true", help="skip the build-time part")
     parser.add_argument(
@@ -106,43 +149,55 @@ def make_forward(model):
 
 
 def compare_throughput(label, alpha, x, warmup, runs):
-    """Interleaved timing of keras_lightnets vs keras.applications ``label`` at width ``alpha``."""
-    ours_builder, keras_builder = PAIRS[label]
+    """Interleaved timing of keras_lightnets vs its peer for ``label`` (at width ``alpha`` where it has one)."""
+    ours_builder, peer_builder, peer_name, takes_alpha = PAIRS[label]
     input_shape = tuple(x.shape[1:])
-    ours = ours_builder(alpha=alpha, input_shape=input_shape)
-    reference = keras_builder(alpha=alpha, input_shape=input_shape, weights=None)
-    forwards = {"ours": make_forward(ours), "keras": make_forward(reference)}
+    if takes_alpha:
+        ours = ours_builder(alpha=alpha, input_shape=input_shape)
+        reference = peer_builder(alpha=alpha, input_shape=input_shape, weights=None)
+    else:
+        ours, reference = ours_builder(input_shape), peer_builder(input_shape)
+    forwards = {"ours": make_forward(ours), "peer": make_forward(reference)}
     calls = {side: (lambda forward=forward: forward(x).numpy()) for side, forward in forwards.items()}
-    desc = f"{label} alpha={alpha}"
+    desc = f"{label} alpha={alpha}" if takes_alpha else label
     interleaved_medians(calls, warmup, progress=lambda r: tqdm(r, desc=f"{desc} warm-up", leave=False))
     medians = interleaved_medians(calls, runs, progress=lambda r: tqdm(r, desc=desc, unit="pair"))
     times = {side: values for side, (_, values) in medians.items()}
 
     batch = int(x.shape[0])
     ours_ips = batch / medians["ours"][0]
-    keras_ips = batch / medians["keras"][0]
+    peer_ips = batch / medians["peer"][0]
     result = {
-        "model": f"{label} alpha={alpha}",
+        "model": desc,
         "family": label,
-        "alpha": alpha,
+        "peer": peer_name,
+        "alpha": alpha if takes_alpha else None,
         "ours_params": ours.count_params(),
-        "keras_params": reference.count_params(),
+        "peer_params": reference.count_params(),
+        "same_params": ours.count_params() == reference.count_params(),
         "ours_images_per_s": ours_ips,
-        "keras_images_per_s": keras_ips,
-        "ratio": ours_ips / keras_ips,
-        "meets_target": ours_ips / keras_ips >= TARGET_RATIO,
+        "peer_images_per_s": peer_ips,
+        "ratio": ours_ips / peer_ips,
+        "meets_target": ours_ips / peer_ips >= TARGET_RATIO,
         "ours_times_s": times["ours"],
-        "keras_times_s": times["keras"],
+        "peer_times_s": times["peer"],
     }
     del ours, reference, forwards
     keras.backend.clear_session()
     return result
 
 
-def measure_throughput(alphas, batch_size, image_size, warmup, runs):
-    """:func:`compare_throughput` for every pair in :data:`PAIRS` and every width."""
+def measure_throughput(pairs, alphas, batch_size, image_size, warmup, runs):
+    """:func:`compare_throughput` for every label in ``pairs`` (every width where it has one)."""
     x = tf.random.stateless_uniform((batch_size, image_size, image_size, 3), seed=(0, 0), dtype=tf.float32)
-    return [compare_throughput(label, alpha, x, warmup, runs) for alpha in alphas for label in PAIRS]
+    results = []
+    for label in pairs:
+        if PAIRS[label][2] == "kimm" and _kimm("RegNetX004") is None:
+            print(f"{label}: kimm is not installed (pip install kimm), skipped", file=sys.stderr)
+            continue
+        for alpha in alphas if PAIRS[label][3] else [None]:
+            results.append(compare_throughput(label, alpha, x, warmup, runs))
+    return results
 
 
 def measure_build_times(names):
@@ -169,7 +224,7 @@ def render_markdown(report):
         f"Python {env['python']}",
         f"- CPU count: {env['cpu_count']}; processor: {env['processor']}; platform: {env['platform']}",
         f"- Batch {settings['batch_size']}, {settings['image_size']}x{settings['image_size']}x3 float32; "
-        f"{settings['warmup']} warm-up and {settings['runs']} timed calls per model, ours/keras interleaved; "
+        f"{settings['warmup']} warm-up and {settings['runs']} timed calls per model, ours/peer interleaved; "
         "median; forward: `tf.function(jit_compile=False)` calling `model(x, training=False)`; "
         "default TF threading.",
     ]
@@ -180,12 +235,13 @@ def render_markdown(report):
             rows.append(
                 [
                     row["model"],
+                    row.get("peer", "keras.applications"),
                     f"{row['ours_images_per_s']:.1f}",
-                    f"{row['keras_images_per_s']:.1f}",
+                    f"{row['peer_images_per_s']:.1f}",
                     f"{row['ratio']:.3f}{flag}",
                 ]
             )
-        header = ["model", "keras_lightnets img/s", "keras.applications img/s", "ratio"]
+        header = ["model", "peer", "keras_lightnets img/s", "peer img/s", "ratio"]
         lines += ["", "## Throughput", "", markdown_table(header, rows), "", f"Target: ratio >= {TARGET_RATIO}."]
     if report["build_times"]:
         rows = [[row["model"], f"{row['build_s']:.2f}"] for row in report["build_times"]]
@@ -199,7 +255,7 @@ def main(argv=None):
     env = environment()
     print(f"os.cpu_count() = {env['cpu_count']}; TensorFlow {env['tensorflow']}, Keras {env['keras']}", file=sys.stderr)
 
-    throughput = measure_throughput(args.alphas, args.batch_size, args.image_size, args.warmup, args.runs)
+    throughput = measure_throughput(args.pairs, args.alphas, args.batch_size, args.image_size, args.warmup, args.runs)
     build_times = [] if args.skip_build_times else measure_build_times(args.models)
 
     report = {

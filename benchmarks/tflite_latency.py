@@ -1,7 +1,7 @@
 """TFLite latency and size benchmark: FP32 vs post-training INT8, batch 1, XNNPACK, 1 and 2 threads.
 
 For one variant per family (default ``mobilenetv1_100``, ``mobilenetv2_100``, ``rexnet_100``,
-``rexnet_lite_100``, ``squeezenet1_1``), untrained, at the registry's reference input (224x224,
+``rexnet_lite_100``, ``squeezenet1_1``, ``resnet18``, ``regnetx_004``), untrained, at the registry's reference input (224x224,
 1000 classes) as ``deploy.android.load_deployable(name)`` builds it (input ``pixel / 255``,
 normalization inside, softmax out):
 
@@ -41,7 +41,15 @@ import keras_lightnets  # noqa: E402
 from keras_lightnets.deploy import TFLiteRunner, export_tflite  # noqa: E402
 from keras_lightnets.deploy.android import load_deployable  # noqa: E402
 
-DEFAULT_MODELS = ("mobilenetv1_100", "mobilenetv2_100", "rexnet_100", "rexnet_lite_100", "squeezenet1_1")
+DEFAULT_MODELS = (
+    "mobilenetv1_100",
+    "mobilenetv2_100",
+    "rexnet_100",
+    "rexnet_lite_100",
+    "squeezenet1_1",
+    "resnet18",
+    "regnetx_004",
+)
 LATENCY_TARGET = 0.7
 LATENCY_TARGET_FAMILIES = ("mobilenetv2", "rexnet")
 SIZE_TARGET = 0.3

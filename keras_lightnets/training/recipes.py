@@ -245,6 +245,54 @@ _PAPER = {
         schedule="linear",
         notes="Caffe's poly policy decays per iteration to exactly 0 at max_iter; so does ours, per step.",
     ),
+    "resnet": Recipe(
+        family="resnet",
+        name="paper",
+        source=(
+            "torchvision references/classification README ('ResNet: torchrun --nproc_per_node=8 train.py "
+            "--model $MODEL', the train.py defaults): SGD momentum 0.9, --lr 0.1, --batch-size 32 per GPU x 8, "
+            "--epochs 90, --lr-scheduler steplr --lr-step-size 30 --lr-gamma 0.1, --wd 1e-4"
+        ),
+        optimizer="sgd",
+        momentum=0.9,
+        learning_rate=0.1,
+        batch_size=256,  # 8 GPUs x 32
+        epochs=90,
+        weight_decay=1e-4,
+        weight_decay_mode="l2",
+        schedule="exponential",  # staircase x0.1 every 30 epochs = torchvision's StepLR
+        decay_rate=0.1,
+        decay_epochs=30.0,
+        notes=(
+            "torchvision's weight decay also reaches BatchNorm parameters and biases (no --norm-weight-decay "
+            "in this recipe); ours spares them. The same recipe trained ResNeXt and the v1 layout."
+        ),
+    ),
+    "regnet": Recipe(
+        family="regnet",
+        name="paper",
+        source=(
+            "facebookresearch/pycls configs/dds_baselines/regnetx/RegNetX-200MF_dds_8gpu.yaml (and every "
+            "RegNetX/Y baseline there): OPTIM LR_POLICY cos, BASE_LR 0.8, MAX_EPOCH 100, MOMENTUM 0.9, "
+            "WEIGHT_DECAY 5e-5, WARMUP_EPOCHS 5; TRAIN BATCH_SIZE 1024 on 8 GPUs; pycls/core/config.py "
+            "defaults: NESTEROV True, WARMUP_FACTOR 0.1, LABEL_SMOOTHING 0"
+        ),
+        optimizer="sgd",
+        nesterov=True,
+        momentum=0.9,
+        learning_rate=0.8,
+        batch_size=1024,  # the >= 3.2GF configs use 0.4 / 512 or 0.2 / 256: the same rate per image
+        epochs=100,
+        weight_decay=5e-5,
+        weight_decay_mode="l2",
+        schedule="cosine",
+        warmup_epochs=5.0,
+        notes=(
+            "pycls warms up linearly from 0.1x the rate, ours from 0; pycls decays BatchNorm parameters too "
+            "(BN.USE_CUSTOM_WEIGHT_DECAY False), ours spares them. Larger models use smaller batches at the "
+            "same rate per image, which the linear scaling rule reproduces."
+        ),
+    ),
 }
 
 

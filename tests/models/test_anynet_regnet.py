@@ -52,10 +52,11 @@ def test_grouped_convolutions_are_single_layers():
 def test_se_width_comes_from_the_block_input():
     with keras.StatelessScope():
         model = kl.create_model("regnety_002", input_shape=SMALL)
-    # s2_b1 takes the 24 channels of stage 1 and outputs 56: SE width round(0.25 * 24) = 6, not 14.
-    assert model.get_layer("s2_b1_se_reduce").filters == 6
-    assert model.get_layer("s2_b1_se_expand").filters == 56
-    assert model.get_layer("s2_b2_se_reduce").filters == 14  # later blocks take 56 channels
+    # Stage widths 24, 56, 152, 368 with depths 1, 1, 4, 7. s3_b1 takes stage 2's 56 channels and
+    # outputs 152: SE width round(0.25 * 56) = 14, not 38.
+    assert model.get_layer("s3_b1_se_reduce").filters == 14
+    assert model.get_layer("s3_b1_se_expand").filters == 152
+    assert model.get_layer("s3_b2_se_reduce").filters == 38  # later blocks take 152 channels
 
 
 def test_regnetx_8gf_clips_its_first_group_width():

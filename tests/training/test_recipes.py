@@ -39,6 +39,16 @@ from keras_lightnets.training.recipes import (
             {"optimizer": "sgd", "nesterov": False, "momentum": 0.9, "learning_rate": 0.04, "batch_size": 512,
              "weight_decay": 2e-4, "schedule": "linear", "epochs": 68},
         ),
+        (
+            "resnet",
+            {"optimizer": "sgd", "nesterov": False, "momentum": 0.9, "learning_rate": 0.1, "batch_size": 256,
+             "epochs": 90, "weight_decay": 1e-4, "schedule": "exponential", "decay_rate": 0.1, "decay_epochs": 30.0},
+        ),
+        (
+            "regnet",
+            {"optimizer": "sgd", "nesterov": True, "momentum": 0.9, "learning_rate": 0.8, "batch_size": 1024,
+             "epochs": 100, "weight_decay": 5e-5, "schedule": "cosine", "warmup_epochs": 5.0, "label_smoothing": 0.0},
+        ),
     ],
 )  # fmt: skip
 def test_paper_recipes_hold_the_published_numbers(family, numbers):
@@ -81,6 +91,8 @@ def test_learning_rate_scales_linearly_with_the_global_batch():
     assert scaled_learning_rate(rexnet, 512) == 0.5
     assert scaled_learning_rate(rexnet, 128) == pytest.approx(0.125)
     assert scaled_learning_rate(get_recipe("squeezenet", "paper"), 1024) == pytest.approx(0.08)
+    # pycls's RegNetX-3.2GF config trains with 0.4 at batch 512: the same rate per image as 0.8 at 1024.
+    assert scaled_learning_rate(get_recipe("regnet", "paper"), 512) == pytest.approx(0.4)
 
 
 def test_l2_weight_decay_becomes_decoupled_through_the_momentum():
@@ -109,6 +121,9 @@ def test_exponential_and_linear_schedules():
     assert _values(mobilenetv2, [0, 99, 100, 250]) == pytest.approx([0.045, 0.045, 0.045 * 0.98, 0.045 * 0.98**2])
     squeezenet = build_schedule(get_recipe("squeezenet", "paper"), 0.04, steps_per_epoch=10, epochs=68)
     assert _values(squeezenet, [0, 340, 680]) == pytest.approx([0.04, 0.02, 0.0], abs=1e-9)
+    # torchvision's StepLR(step_size=30, gamma=0.1) for ResNet: 0.1 until epoch 30, 0.01 until 60, then 0.001.
+    resnet = build_schedule(get_recipe("resnet", "paper"), 0.1, steps_per_epoch=10, epochs=90)
+    assert _values(resnet, [0, 299, 300, 599, 600, 899]) == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
 
 def test_weight_decay_spares_batchnorm_biases_and_depthwise_kernels_when_asked():
