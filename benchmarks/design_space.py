@@ -15,7 +15,7 @@ For each ``--spaces`` entry (default ``AnyNetX_A`` and ``RegNetX``):
 The results are printed as Markdown and written (atomically) to ``<output-dir>/design_space.md``
 and ``<output-dir>/design_space.json`` with the two PNGs next to them.
 
-    python benchmarks/design_space.py                          # full run (about an hour on 2 CPU cores)
+    python benchmarks/design_space.py                          # full run (hours on 2 CPU cores, minutes on a GPU)
     python benchmarks/design_space.py --n 2 --epochs 1 --output-dir /tmp/bench
 """
 

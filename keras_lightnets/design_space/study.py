@@ -3,16 +3,14 @@
 The RegNet paper compares design spaces by training ~500 models per space for 10 ImageNet
 epochs at 400 MF and drawing their error EDFs. :func:`train_samples` does the same on any TFDS
 dataset (by default the bundled digits, in minutes): it builds ``kl.AnyNet(**config)`` for each
-configuration, trains it with :func:`keras_lightnets.training.fit` and its default recipe, and
+configuration, trains it with the small-data recipe ``fit`` uses by default, and
 returns one :class:`SampleResult` per configuration with the test error and the complexity
 (params, MACs, activations: :func:`keras_lightnets.profile`) the paper plots errors against.
 :func:`plot_complexity` draws those scatter plots.
 """
 
-import shutil
-import tempfile
+import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 
@@ -23,7 +21,8 @@ __all__ = ["SampleResult", "plot_complexity", "train_samples"]
 
 @dataclass(frozen=True)
 class SampleResult:
-    """One trained configuration: its ``config``, test ``error`` (%) and complexity at the trained size."""
+    """One trained configuration: its ``config``, test ``error`` (%), complexity at the trained size, and
+    the ``seconds`` it took to build, train and evaluate."""
 
     config: dict
     error: float
@@ -47,69 +46,74 @@ def train_samples(configs, *, epochs=5, image_size=32, dataset=None, seed=0, dat
 
     Args:
         configs: dicts of :func:`keras_lightnets.AnyNet` arguments, e.g. from :func:`sample`.
-        epochs: training epochs per model (the default recipe: AdamW, warm-up, cosine).
-        image_size: training and test resolution (square).
+        epochs: training epochs per model, with ``fit``'s small-data recipe (AdamW, warm-up,
+            cosine, label smoothing; :func:`keras_lightnets.training.get_recipe`).
+        image_size: training and test resolution (square, at least 32).
         dataset: a TFDS name; ``None``: the bundled offline digits.
         seed: model ``i`` is initialized and trained with ``seed + i``.
         data_dir: TFDS data dir.
         progress: a tqdm bar over the models.
 
-    Every model is validated before the first one trains (a bad configuration is a
-    ``ValueError`` up front, not after an hour). Run folders are temporary and removed.
+    The error is measured once, on the test split (or validation, where the dataset has one),
+    after the last epoch. Every configuration is built (structure only) before the first one
+    trains: a bad one is a ``ValueError`` up front, not after an hour. Nothing is written to disk
+    but the dataset: a study trains many short-lived models, so this skips ``fit``'s run folder
+    (checkpoints, logs), whose saves would cost more than the training here.
     """
     # Imported here: the models import this package (AnyNet checks its stages with it).
-    from keras_lightnets.data.pipeline import BUNDLED_DATASET, dataset_info
+    from keras_lightnets.data.pipeline import BUNDLED_DATASET, dataset_info, make_dataset, num_examples
     from keras_lightnets.models.anynet import AnyNet
     from keras_lightnets.profile import profile
-    from keras_lightnets.training.fit import fit
+    from keras_lightnets.training import inputs
+    from keras_lightnets.training.modeling import compile_classifier
+    from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+    from keras_lightnets.training.recipes import get_recipe
 
     configs = _check_configs(configs)
     check_int(epochs, "epochs", 1)
     check_int(image_size, "image_size", 32)
     check_int(seed, "seed", 0)
     dataset = BUNDLED_DATASET if dataset is None else dataset
-    classes = dataset_info(dataset, data_dir).num_classes
+    info = dataset_info(dataset, data_dir)
     input_shape = (image_size, image_size, 3)
     for config in configs:  # fail fast: every configuration builds (structure only, no weights)
         with keras.StatelessScope():
-            AnyNet(**config, input_shape=input_shape, classes=classes)
+            AnyNet(**config, input_shape=input_shape, classes=info.num_classes)
 
+    recipe = get_recipe("anynet", "default")
+    steps_per_epoch = num_examples(dataset, "train", data_dir) // recipe.batch_size
+    data = {"dataset": dataset, "image_size": image_size, "preset": inputs.default_preset(image_size),
+            "data_dir": data_dir, "batch_size": recipe.batch_size}  # fmt: skip
+    test = inputs.eval_dataset(inputs.default_eval_split(info.splits), **data)
     iterator = configs
     if progress:
         from tqdm.auto import tqdm
 
         iterator = tqdm(configs, desc="training samples", unit="model")
     results = []
-    workdir = Path(tempfile.mkdtemp(prefix="lightnets-study-"))
-    try:
-        for index, config in enumerate(iterator):
-            keras.backend.clear_session()
-            keras.utils.set_random_seed(seed + index)
-            model = AnyNet(**config, input_shape=input_shape, classes=classes, classifier_activation=None)
-            stats = profile(model)
-            run = fit(
-                model,
-                dataset=dataset,
-                epochs=epochs,
-                image_size=image_size,
-                seed=seed + index,
-                data_dir=data_dir,
-                output_dir=workdir / f"sample_{index}",
-                verbose=0,
+    for index, config in enumerate(iterator):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed + index)
+        started = time.perf_counter()
+        model = AnyNet(**config, input_shape=input_shape, classes=info.num_classes, classifier_activation=None)
+        schedule = build_schedule(recipe, recipe.learning_rate, steps_per_epoch, epochs)
+        compile_classifier(model, optimizer=build_optimizer(recipe, schedule, model), num_classes=info.num_classes,
+                           label_smoothing=recipe.label_smoothing)  # fmt: skip
+        model.optimizer.build(model.trainable_variables)  # before fit: one train-step trace, not two
+        train = make_dataset(split="train", training=True, seed=seed + index, **data).repeat()
+        model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0)
+        accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
+        stats = profile(model)
+        results.append(
+            SampleResult(
+                config=config,
+                error=100.0 * (1.0 - float(accuracy)),
+                params=stats.params,
+                macs=stats.macs,
+                activations=stats.activations,
+                seconds=time.perf_counter() - started,
             )
-            results.append(
-                SampleResult(
-                    config=config,
-                    error=100.0 * (1.0 - run.final_accuracy),
-                    params=stats.params,
-                    macs=stats.macs,
-                    activations=stats.activations,
-                    seconds=run.seconds_per_epoch * epochs if run.seconds_per_epoch else float("nan"),
-                )
-            )
-            shutil.rmtree(workdir / f"sample_{index}", ignore_errors=True)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        )
     return results
 
 
