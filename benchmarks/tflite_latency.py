@@ -1,9 +1,9 @@
 """TFLite latency and size benchmark: FP32 vs post-training INT8, batch 1, XNNPACK, 1 and 2 threads.
 
 For one variant per family (default ``mobilenetv1_100``, ``mobilenetv2_100``, ``rexnet_100``,
-``rexnet_lite_100``, ``squeezenet1_1``, ``resnet18``, ``regnetx_004``), untrained, at the registry's reference input (224x224,
-1000 classes) as ``deploy.android.load_deployable(name)`` builds it (input ``pixel / 255``,
-normalization inside, softmax out):
+``rexnet_lite_100``, ``squeezenet1_1``, ``resnet18``, ``regnetx_004``), untrained, at the
+registry's reference input (224x224, 1000 classes) as ``deploy.android.load_deployable(name)``
+builds it (input ``pixel / 255``, normalization inside, softmax out):
 
 1. export it to an FP32 ``.tflite`` and a fully integer INT8 one (post-training quantization
    calibrated on ``--representative-samples`` ``lightnets_digits`` training images; weights
