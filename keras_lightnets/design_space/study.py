@@ -65,8 +65,7 @@ def train_samples(configs, *, epochs=5, image_size=32, dataset=None, seed=0, dat
     from keras_lightnets.models.anynet import AnyNet
     from keras_lightnets.profile import profile
     from keras_lightnets.training import inputs
-    from keras_lightnets.training.modeling import compile_classifier
-    from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+    from keras_lightnets.training.modeling import compile_with_recipe
     from keras_lightnets.training.recipes import get_recipe
 
     configs = _check_configs(configs)
@@ -96,10 +95,8 @@ def train_samples(configs, *, epochs=5, image_size=32, dataset=None, seed=0, dat
         keras.utils.set_random_seed(seed + index)
         started = time.perf_counter()
         model = AnyNet(**config, input_shape=input_shape, classes=info.num_classes, classifier_activation=None)
-        schedule = build_schedule(recipe, recipe.learning_rate, steps_per_epoch, epochs)
-        compile_classifier(model, optimizer=build_optimizer(recipe, schedule, model), num_classes=info.num_classes,
-                           label_smoothing=recipe.label_smoothing)  # fmt: skip
-        model.optimizer.build(model.trainable_variables)  # before fit: one train-step trace, not two
+        compile_with_recipe(model, recipe, learning_rate=recipe.learning_rate, steps_per_epoch=steps_per_epoch,
+                            epochs=epochs, num_classes=info.num_classes)  # fmt: skip
         train = make_dataset(split="train", training=True, seed=seed + index, **data).repeat()
         model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0)
         accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]

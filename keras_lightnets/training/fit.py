@@ -30,9 +30,8 @@ from keras_lightnets.training.callbacks import (
     HistoryWriter,
     NonFiniteLossGuard,
 )
-from keras_lightnets.training.modeling import build_model, compile_classifier, float32_outputs
+from keras_lightnets.training.modeling import build_model, compile_with_recipe, float32_outputs
 from keras_lightnets.training.multiworker import patch_for_multi_worker
-from keras_lightnets.training.optimizers import build_optimizer, build_schedule
 from keras_lightnets.training.precision import global_policy, resolve_policy
 from keras_lightnets.training.recipes import Recipe, effective_weight_decay, get_recipe, scaled_learning_rate
 from keras_lightnets.training.run_dir import CheckpointError, RunDir, atomic_save_model, model_fingerprint
@@ -266,18 +265,15 @@ def fit(
         else:
             model = given_model
         model = float32_outputs(model)
-        schedule = build_schedule(recipe, peak_learning_rate, steps_per_epoch, epochs)
-        keras_optimizer = build_optimizer(recipe, schedule, model)
-        compile_classifier(
+        compile_with_recipe(
             model,
-            optimizer=keras_optimizer,
+            recipe,
+            learning_rate=peak_learning_rate,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
             num_classes=info.num_classes,
-            label_smoothing=recipe.label_smoothing,
             jit_compile=jit_compile,
         )
-        # Built now rather than inside the first train step: a tf.function that creates
-        # variables is traced twice, which doubled the start-up time of short runs.
-        model.optimizer.build(model.trainable_variables)  # the LossScaleOptimizer too, under mixed_float16
     if is_multi_worker(strategy):
         patch_for_multi_worker(model, strategy)
     # The built model has the final word (a registered model built with include_preprocessing=True takes pixel / 255).

@@ -341,7 +341,7 @@ def test_drop_path_only_when_rate_is_positive():
     model = build((8, 8, 32), residual_block, filters=32, drop_path_rate=0.2)
     layer = model.get_layer("b_drop_path")
     assert isinstance(layer, StochasticDepth) and layer.rate == 0.2
-    assert model.get_layer("b_add").input[1] is layer.output  # on the residual branch (the Add takes [shortcut, branch])
+    assert model.get_layer("b_add").input[1] is layer.output  # the Add takes [shortcut, residual branch]
     names = [layer.name for layer in build((8, 8, 32), residual_block, filters=32).layers]
     assert not any(name.endswith("drop_path") for name in names)
 
