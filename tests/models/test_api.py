@@ -6,6 +6,7 @@ import inspect
 import keras
 import numpy as np
 import pytest
+from inference import infer
 
 import keras_lightnets as kl
 from keras_lightnets.layers import StochasticDepth
@@ -64,14 +65,15 @@ def test_every_family_states_its_feature_pyramid():
 @pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_classifier_on_non_square_input(name, rng):
     model = kl.create_model(name, input_shape=(160, 192, 3), classes=7)
-    probabilities = model.predict(rng.standard_normal((2, 160, 192, 3)).astype("float32"), verbose=0)
+    probabilities = infer(model, rng.standard_normal((2, 160, 192, 3)).astype("float32"))
     assert probabilities.shape == (2, 7)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_last_feature_map_channels(family):
-    assert build(family, include_top=False, input_shape=SHAPE).output_shape[-1] == LAST_CHANNELS[family]
+    with keras.StatelessScope():  # structure only: weights declared, not initialized
+        assert build(family, include_top=False, input_shape=SHAPE).output_shape[-1] == LAST_CHANNELS[family]
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
@@ -79,14 +81,14 @@ def test_last_feature_map_channels(family):
 def test_include_top_false_pooling(name, pooling, rng):
     model = kl.create_model(name, include_top=False, pooling=pooling, input_shape=SHAPE)
     x = rng.standard_normal((1, *SHAPE)).astype("float32")
-    features = model.predict(x, verbose=0)
+    features = infer(model, x)
     if pooling is None:
         assert features.ndim == 4
     else:
         assert features.ndim == 2
         unpooled = kl.create_model(name, include_top=False, input_shape=SHAPE)
         unpooled.set_weights(model.get_weights())
-        spatial = unpooled.predict(x, verbose=0)
+        spatial = infer(unpooled, x)
         reduce = np.mean if pooling == "avg" else np.max
         np.testing.assert_allclose(features, reduce(spatial, axis=(1, 2)), rtol=1e-5, atol=1e-5)
 
@@ -95,14 +97,14 @@ def test_include_top_false_pooling(name, pooling, rng):
 def test_one_channel_input(name, rng):
     model = kl.create_model(name, input_shape=(64, 64, 1), classes=10, classifier_activation=None)
     assert model.get_layer(model.layers[1].name).input.shape[-1] == 1
-    assert model.predict(rng.standard_normal((1, 64, 64, 1)).astype("float32"), verbose=0).shape == (1, 10)
+    assert infer(model, rng.standard_normal((1, 64, 64, 1)).astype("float32")).shape == (1, 10)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_features_only_strides_and_channels(family, rng):
     _, _, expected = FAMILIES[family]
     model = build(family, features_only=True, input_shape=(160, 192, 3))
-    predicted = model.predict(rng.standard_normal((1, 160, 192, 3)).astype("float32"), verbose=0)
+    predicted = infer(model, rng.standard_normal((1, 160, 192, 3)).astype("float32"))
     assert model.output_names == [f"stride{s}" for s in sorted(expected)]  # stride order
     outputs = dict(zip(model.output_names, predicted, strict=True))
     for stride, channels in expected.items():
@@ -120,7 +122,7 @@ def test_features_only_is_the_backbone_of_the_classifier(rng):
     keras.utils.set_random_seed(0)
     classifier = kl.ReXNet(1.0, input_shape=(96, 96, 3))
     tapped = keras.Model(classifier.inputs, classifier.get_layer("block16_project_bn").output)
-    np.testing.assert_allclose(features.predict(x, verbose=0)[-1], tapped.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(infer(features, x)[-1], infer(tapped, x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
@@ -128,11 +130,11 @@ def test_keras_file_round_trip(name, tmp_path, rng):
     has_drop_path = "drop_path_rate" in inspect.signature(kl.get_entry(name).constructor).parameters
     model = kl.create_model(name, input_shape=SHAPE, classes=5, **({"drop_path_rate": 0.1} if has_drop_path else {}))
     x = rng.standard_normal((2, *SHAPE)).astype("float32")
-    expected = model.predict(x, verbose=0)
+    expected = infer(model, x)
     path = tmp_path / f"{name}.keras"
     model.save(path)
     restored = keras.models.load_model(path)
-    np.testing.assert_array_equal(restored.predict(x, verbose=0), expected)
+    np.testing.assert_array_equal(infer(restored, x), expected)
     assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
 
 
@@ -142,7 +144,7 @@ def test_weights_argument_loads_a_weights_file(tmp_path, rng):
     model.save_weights(path)
     x = rng.standard_normal((1, *SHAPE)).astype("float32")
     loaded = kl.MobileNetV2(0.35, input_shape=SHAPE, classes=3, weights=str(path))
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(infer(loaded, x), infer(model, x))
 
 
 def test_input_tensor_is_used(rng):
@@ -155,7 +157,7 @@ def test_input_tensor_is_used(rng):
 def test_dynamic_spatial_size(rng):
     model = kl.MobileNetV2(0.5, input_shape=(None, None, 3), include_top=False, pooling="avg")
     for size in (64, 96):
-        assert model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0).shape == (1, 1280)
+        assert infer(model, np.zeros((1, size, size, 3), "float32")).shape == (1, 1280)
 
 
 def test_stochastic_depth_rises_linearly_and_only_drops_in_training(rng):
@@ -169,11 +171,13 @@ def test_stochastic_depth_rises_linearly_and_only_drops_in_training(rng):
 
 
 def test_no_drop_path_layers_by_default():
-    assert not any(isinstance(layer, StochasticDepth) for layer in kl.ReXNet(1.0).layers)
+    with keras.StatelessScope():
+        assert not any(isinstance(layer, StochasticDepth) for layer in kl.ReXNet(1.0).layers)
 
 
 def test_partial_residual_uses_plain_add_when_widths_match():
-    model = kl.ReXNet(1.0)
+    with keras.StatelessScope():
+        model = kl.ReXNet(1.0)
     kinds = {layer.name: type(layer).__name__ for layer in model.layers if layer.name.endswith("_add")}
     # width 1.0: blocks 2..16 with stride 1 widen (partial), none keeps its width
     assert kinds and set(kinds.values()) <= {"ChannelPadAdd", "Add"}
@@ -185,7 +189,7 @@ def test_any_input_size_without_top(name):
     # keras.applications' rule: include_top=False takes (None, None, C)
     model = kl.create_model(name, include_top=False, pooling="avg", input_shape=(None, None, 3))
     for height, width in ((64, 64), (97, 71)):
-        out = model.predict(np.zeros((1, height, width, 3), "float32"), verbose=0)
+        out = infer(model, np.zeros((1, height, width, 3), "float32"))
         assert out.shape == (1, model.output_shape[-1])
 
 
@@ -199,7 +203,7 @@ def test_features_only_outputs_are_the_model_card_taps(name, rng):
     assert features.output_names == [f"stride{stride}" for stride, _ in card.features]
     tapped = keras.Model(classifier.inputs, [classifier.get_layer(layer).output for _, layer in card.features])
     x = rng.standard_normal((1, 64, 64, 3)).astype("float32")
-    for got, expected in zip(features.predict(x, verbose=0), tapped.predict(x, verbose=0), strict=True):
+    for got, expected in zip(infer(features, x), infer(tapped, x), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -213,13 +217,13 @@ def test_include_preprocessing_takes_pixels_in_unit_range(name, tmp_path, rng):
             layer.set_weights(inside.get_layer(layer.name).get_weights())
     pixels = rng.random((2, 64, 64, 3), dtype=np.float32)
     normalized = (pixels - np.array(preprocessing.mean, np.float32)) / np.array(preprocessing.std, np.float32)
-    expected = plain.predict(normalized, verbose=0)
-    np.testing.assert_allclose(inside.predict(pixels, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    expected = infer(plain, normalized)
+    np.testing.assert_allclose(infer(inside, pixels), expected, rtol=1e-4, atol=1e-5)
     # the normalization is frozen and travels in the .keras file
     assert not inside.get_layer("input_normalization").trainable
     inside.save(tmp_path / "inside.keras")
     restored = keras.models.load_model(tmp_path / "inside.keras")
-    np.testing.assert_allclose(restored.predict(pixels, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(infer(restored, pixels), expected, rtol=1e-4, atol=1e-5)
     assert kl.model_preprocessing(restored).mean == (0.0, 0.0, 0.0)  # it takes pixel / 255
 
 
@@ -231,17 +235,17 @@ def test_classifier_weights_load_into_features_only_and_headless_models(tmp_path
     card = kl.layers.find_model_card(classifier)
     tapped = keras.Model(classifier.inputs, [classifier.get_layer(layer).output for _, layer in card.features])
     features = kl.create_model("mobilenetv2_035", input_shape=(64, 64, 3), classes=3, features_only=True, weights=path)
-    for got, expected in zip(features.predict(x, verbose=0), tapped.predict(x, verbose=0), strict=True):
+    for got, expected in zip(infer(features, x), infer(tapped, x), strict=True):
         np.testing.assert_array_equal(got, expected)
     headless = kl.create_model("mobilenetv2_035", input_shape=(64, 64, 3), classes=3, include_top=False, weights=path)
     head_input = keras.Model(classifier.inputs, classifier.get_layer("head_act").output)
-    np.testing.assert_array_equal(headless.predict(x, verbose=0), head_input.predict(x, verbose=0))
+    np.testing.assert_array_equal(infer(headless, x), infer(head_input, x))
     # and a file saved from a headless model loads into a headless model
     headless.save_weights(tmp_path / "headless.weights.h5")
     again = kl.create_model(
         "mobilenetv2_035", input_shape=(64, 64, 3), include_top=False, weights=tmp_path / "headless.weights.h5"
     )
-    np.testing.assert_array_equal(again.predict(x, verbose=0), head_input.predict(x, verbose=0))
+    np.testing.assert_array_equal(infer(again, x), infer(head_input, x))
 
 
 def test_a_flattening_head_needs_a_fixed_input_size():

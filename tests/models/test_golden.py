@@ -4,6 +4,7 @@ are pinned to golden tensors (seeded weights and input, rtol 1e-4)."""
 import numpy as np
 import pytest
 from golden import GOLDEN_MODELS, golden_case, golden_path
+from inference import infer
 
 
 @pytest.mark.parametrize("name", GOLDEN_MODELS)
@@ -11,7 +12,7 @@ def test_matches_golden_tensor(name):
     stored = np.load(golden_path(name))
     model, x = golden_case(name)
     np.testing.assert_array_equal(x, stored["input"])
-    np.testing.assert_allclose(model.predict(x, verbose=0), stored["logits"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(infer(model, x), stored["logits"], rtol=1e-4, atol=1e-5)
 
 
 def test_golden_tensors_are_informative():
