@@ -33,6 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info mess
 
 import numpy as np  # noqa: E402
 from _harness import environment, markdown_table, write_atomic  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 from keras_lightnets import design_space as ds  # noqa: E402
 
@@ -118,7 +119,7 @@ def render_markdown(report):
         f"{settings['seed']}; each trained {settings['epochs']} epochs on `lightnets_digits` at "
         f"{settings['image_size']}x{settings['image_size']} "
         "(default recipe), error on the 355 test images.",
-        f"- Total run time: {report['minutes']:.1f} min.",
+        f"- Training time, summed over the models: {report['model_minutes']:.1f} min.",
         "",
         "![error EDFs](design_space_edf.png)",
         "",
@@ -139,17 +140,75 @@ def render_markdown(report):
     return "\n".join(lines) + "\n"
 
 
+PROGRESS_FILE = "design_space.progress.jsonl"
+
+
+def training_settings(args):
+    """What decides a model's result: a progress file written under other settings is not reused."""
+    return {"n": args.n, "epochs": args.epochs, "image_size": args.image_size, "band": list(args.band),
+            "seed": args.seed}  # fmt: skip
+
+
+def load_progress(path, settings):
+    """Models already trained under ``settings``: {(space, index): SampleResult}. ``ValueError`` on other settings."""
+    if not path.exists():
+        return {}
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines or lines[0].get("settings") != settings:
+        found = lines[0].get("settings") if lines else None
+        raise ValueError(
+            f"{path} was written with settings {found}, this run has {settings}: "
+            "pass another --output-dir or delete the file to start afresh"
+        )
+    return {(line["space"], line["index"]): ds.SampleResult(**line["result"]) for line in lines[1:]}
+
+
+def _reusable(done, space, index, config):
+    """The saved result of model ``index`` of ``space`` if it was trained on this very configuration."""
+    previous = done.get((space, index))
+    # the configuration as the progress file stores it (JSON: tuples become lists)
+    return previous if previous is not None and previous.config == json.loads(json.dumps(config)) else None
+
+
+def train_with_progress(args, output_dir):
+    """Trains every sample, one model at a time, appending each result to the progress file.
+
+    A run of this benchmark takes hours on a CPU: when it is stopped, the same command resumes
+    after the last model it finished (a model's result is kept only when its configuration is
+    the one the seeded sampling draws again).
+    """
+    settings = training_settings(args)
+    path = output_dir / PROGRESS_FILE
+    done = load_progress(path, settings)
+    if not path.exists():
+        path.write_text(json.dumps({"settings": settings}) + "\n", encoding="utf-8")
+    results = {}
+    for space in args.spaces:
+        configs = ds.sample(space, args.n, seed=args.seed, macs=tuple(args.band))
+        kept = sum(_reusable(done, space, index, config) is not None for index, config in enumerate(configs))
+        print(f"[design_space] {space}: {len(configs)} models, {kept} already trained", file=sys.stderr)
+        results[space] = []
+        for index, config in enumerate(tqdm(configs, desc=space, unit="model")):
+            previous = _reusable(done, space, index, config)
+            if previous is not None:
+                results[space].append(previous)
+                continue
+            # model `index` gets seed + index, as train_samples gives it within one call
+            (result,) = ds.train_samples([config], epochs=args.epochs, image_size=args.image_size,
+                                         seed=args.seed + index, progress=False)  # fmt: skip
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"space": space, "index": index, "result": asdict(result)}, default=int) + "\n")
+            results[space].append(result)
+    return results
+
+
 def main(argv=None):
-    """Samples, trains, summarizes; writes design_space.md/.json and the two PNGs."""
+    """Samples, trains (resuming from the progress file), summarizes; writes design_space.md/.json and the PNGs."""
     args = parse_args(argv)
     start = time.perf_counter()
     env = environment()
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for space in args.spaces:
-        configs = ds.sample(space, args.n, seed=args.seed, macs=tuple(args.band))
-        print(f"[design_space] {space}: training {len(configs)} models", file=sys.stderr)
-        results[space] = ds.train_samples(configs, epochs=args.epochs, image_size=args.image_size, seed=args.seed)
+    results = train_with_progress(args, args.output_dir)
     baseline, summary = summarize(results, args.seed, args.good_error)
     ds.plot_edfs(
         {space: [r.error for r in trained] for space, trained in results.items()},
@@ -168,7 +227,8 @@ def main(argv=None):
             "good_error": args.good_error,
             "seed": args.seed,
         },  # fmt: skip
-        "minutes": (time.perf_counter() - start) / 60,
+        "minutes": (time.perf_counter() - start) / 60,  # this invocation only (a resumed run is shorter)
+        "model_minutes": sum(r.seconds for trained in results.values() for r in trained) / 60,
         "baseline": baseline,
         "summary": summary,
         "models": {space: [asdict(r) for r in trained] for space, trained in results.items()},

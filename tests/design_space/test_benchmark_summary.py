@@ -2,7 +2,9 @@
 table it puts in the README is computed right, without training anything."""
 
 import importlib.util
+import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +57,13 @@ def test_markdown_states_the_settings_and_the_table(bench):
         "environment": {"date": "2026-12-02", "tensorflow": "2.21.0", "keras": "3.15.1", "cpu_count": 2},
         "settings": {"n": 2, "seed": 0, "epochs": 2, "image_size": 64, "band": [50e6, 100e6], "good_error": 25.0},
         "minutes": 3.0,
+        "model_minutes": 2.5,
         "baseline": baseline,
         "summary": rows,
     }
     text = bench.render_markdown(report)
     assert "2 configurations per space in 50-100 MF" in text and "at 64x64" in text
+    assert "summed over the models: 2.5 min" in text
     assert "| A | 2 | 10.00 | 15.00 | 20.00 | 25.00 | 50 % | 1.00 | — |" in text
     assert "| B | 2 | 20.00 | 25.00 | 30.00 | 35.00 | 50 % | 1.00 | +10.00 (" in text and "share < 25 %" in text
 
@@ -69,3 +73,31 @@ def test_bad_options_are_refused(bench):
         with pytest.raises(SystemExit):
             bench.parse_args(argv)
     assert bench.parse_args([]).image_size == 64
+
+
+def test_a_stopped_run_resumes_after_the_last_model_it_finished(bench, tmp_path, monkeypatch):
+    args = bench.parse_args(["--n", "3", "--spaces", "RegNetX", "--output-dir", str(tmp_path)])
+    configs = bench.ds.sample("RegNetX", 3, seed=0, macs=tuple(args.band))
+    trained = []
+
+    def fake_train(configs, *, epochs, image_size, seed, progress):  # records the calls, trains nothing
+        trained.append(seed)
+        return [SampleResult(configs[0], 10.0 + seed, 1, 1, 1, 1.0)]
+
+    monkeypatch.setattr(bench.ds, "train_samples", fake_train)
+    progress = tmp_path / bench.PROGRESS_FILE
+    progress.write_text(
+        json.dumps({"settings": bench.training_settings(args)})
+        + "\n"
+        + json.dumps({"space": "RegNetX", "index": 0, "result": asdict(SampleResult(configs[0], 42.0, 1, 1, 1, 9.0))})
+        + "\n"
+    )
+    results = bench.train_with_progress(args, tmp_path)
+    assert trained == [1, 2]  # model 0 was reused; models 1 and 2 got seeds 0 + 1 and 0 + 2
+    assert [r.error for r in results["RegNetX"]] == [42.0, 11.0, 12.0]
+    assert len(progress.read_text().splitlines()) == 4  # settings + the three models
+    assert bench.train_with_progress(args, tmp_path)["RegNetX"] == results["RegNetX"] and trained == [1, 2]
+
+    other = bench.parse_args(["--n", "3", "--epochs", "5", "--spaces", "RegNetX", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="was written with settings"):
+        bench.train_with_progress(other, tmp_path)
