@@ -9,6 +9,7 @@ For each model (default ``rexnet_100``, ``mobilenetv2_100``, ``squeezenet1_1``):
    keras.applications' BatchNorm momentum of 0.999, MobileNetV2's moving averages still
    hold their initial values after a few hundred steps and it predicts one class;
 2. make the deployable float model (``deploy.android.load_deployable``: input ``pixel / 255``,
+   fused by ``keras_lightnets.reparameterize`` for RepVGG / ParNet,
    normalization inside, softmax out) and export it to TFLite three ways, each with the
    Android metadata (labels, mean 0 / std 255): FP32; PTQ-INT8 (calibrated on
    ``--representative-samples`` training images); QAT-INT8 (``quantize_aware`` +
@@ -48,6 +49,7 @@ from keras_lightnets.data import dataset_info, make_dataset  # noqa: E402
 from keras_lightnets.deploy import evaluate_tflite, export_tflite, fit_quantize_aware, quantize_aware  # noqa: E402
 from keras_lightnets.deploy.android import classifier_metadata, load_deployable  # noqa: E402
 from keras_lightnets.deploy.report import keras_accuracy  # noqa: E402
+from keras_lightnets.reparameterize import fusable_blocks  # noqa: E402
 from keras_lightnets.training import fit, recalibrate_batchnorm  # noqa: E402
 
 DATASET = "lightnets_digits"
@@ -150,6 +152,10 @@ def measure_model(name, args, work_dir):
     if args.precise_bn_steps:
         train_images = unit_range_data("train", resolution).map(lambda images, labels: images)
         recalibrate_batchnorm(float_model, train_images, steps=args.precise_bn_steps)
+    if fusable_blocks(float_model):
+        # RepVGG / ParNet ship fused (as `lightnets export` does): every export and QAT start here.
+        float_model = keras_lightnets.reparameterize(float_model)
+        log(f"{name}: reparameterized (blocks fused) after precise BN")
     fp32_keras = keras_accuracy(float_model, DATASET, SPLIT)
     fp32_keras_predictions, _ = keras_predictions(float_model)
 

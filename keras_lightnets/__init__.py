@@ -21,6 +21,7 @@ from keras_lightnets.registry import (
     list_models,
     representative_models,
 )
+from keras_lightnets.reparameterize import reparameterize
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,7 @@ __all__ = [
     "model_identity",
     "model_preprocessing",
     "profile",
+    "reparameterize",
     "representative_models",
 ]
 

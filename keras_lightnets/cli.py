@@ -125,6 +125,12 @@ def _add_export_parser(commands):
     export.add_argument("--report", action="store_true", help="compare with float32: accuracy, size, latency")
     export.add_argument("--threads", type=int, default=1, help="latency threads for --report")
     export.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2])
+    export.add_argument(
+        "--reparameterize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fuse RepVGG / ParNet blocks before conversion (default: whenever the model has them)",
+    )
 
 
 def _add_bench_parser(commands):
@@ -297,6 +303,7 @@ def _export(args, out):
             threads=args.threads,
             verbose=verbose,
             log=lambda *parts: print(*parts, file=out, flush=True),
+            reparameterize=args.reparameterize,
         )
     except (ValueError, TypeError, RuntimeError) as error:
         print(f"lightnets: error: {error}", file=sys.stderr)

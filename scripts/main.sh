@@ -6,7 +6,9 @@
 #      integer INT8 .tflite with Android metadata (labels, normalization, name, version);
 #   3. prints FP32 vs INT8 top-1 (Keras and LiteRT), file sizes and batch-1 XNNPACK latency.
 # Another registered model can come first: `bash scripts/main.sh squeezenet1_1`; further
-# arguments go to `lightnets train` (e.g. `--epochs 2`).
+# arguments go to `lightnets train` (e.g. `--epochs 2`). RepVGG and ParNet (`bash scripts/main.sh
+# parnet_cifar10`) train in their branched form and are fused (`kl.reparameterize`) by the export
+# before quantization-aware training, so the INT8 file holds one 3x3 convolution per block.
 # Only our progress and results are printed; `--show-warnings` also shows what TensorFlow, TFDS,
 # absl, tf_keras and tfmot print (both commands get it).
 set -euo pipefail

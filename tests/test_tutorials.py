@@ -66,6 +66,18 @@ EXPECTED = {
             "AnyNetX_A: errors (%)",
         ],
     },
+    "05_reparameterize_repvgg_parnet.ipynb": {
+        "pngs": ["reparameterized.png"],
+        "texts": [
+            "blocks fused: 22 | left: 0",  # the stem and 21 stage blocks of RepVGG-A0
+            "params 7,840,778 -> 7,041,194",  # RepVGG-A0 with a 10-class head (the table's 1000-class
+            # figures 9,108,968 / 8,309,384 minus 990 x 1280 weights and 990 biases)
+            "| same top-1 on all 64: True",
+            "INT8 fully integer: True",
+            "INT8 fused: top-1",
+            "parnet_s depth 12 | params 20,930,936 -> 19,128,980",
+        ],
+    },
 }
 
 

@@ -28,6 +28,8 @@ from keras_lightnets.deploy.preprocessing import UNIT_RANGE_METADATA, with_input
 from keras_lightnets.models.describe import has_input_normalization, model_family
 from keras_lightnets.models.variant import IMAGENET_MEAN, IMAGENET_STD
 from keras_lightnets.registry import get_entry, list_models
+from keras_lightnets.reparameterize import fusable_blocks
+from keras_lightnets.reparameterize import reparameterize as fuse_blocks
 from keras_lightnets.training.evaluate import load_for_evaluation
 from keras_lightnets.training.fit import _package_version
 from keras_lightnets.training.inputs import preprocessing_for
@@ -108,6 +110,8 @@ def export_for_android(
     representative_samples=200,
     seed=None,
     verbose=1,
+    reparameterize=None,
+    log=None,
 ):
     """Exports ``model_or_path`` to ``output`` with Android metadata; returns an :class:`AndroidExport`.
 
@@ -120,12 +124,25 @@ def export_for_android(
         dataset: TFDS dataset for labels, QAT and calibration; default the run's, else the
             bundled one.
         labels: class names; default the dataset's.
+        reparameterize: fuse RepVGG / ParNet blocks (:func:`keras_lightnets.reparameterize`) before
+            anything else; ``None`` (default): whenever the model has such blocks, so the training
+            form never ships by accident. ``False`` keeps it (float exports only: QAT refuses it).
+        log: ``log(message)`` for what was done to the model (the fusion), or ``None``.
     """
     check_int(qat_epochs, "qat_epochs", 0)
+    if reparameterize not in (None, True, False):
+        raise TypeError(f"`reparameterize` must be None, True or False, got {reparameterize!r}")
     if qat_epochs and quantization != "int8":
         raise ValueError(f"`qat_epochs` needs quantization='int8', got quantization={quantization!r}")
     _check_output_path(output)
     float_model, run_info = load_deployable(model_or_path)
+    blocks = fusable_blocks(float_model)
+    if reparameterize is True and not blocks:
+        raise ValueError(f"`reparameterize=True`, but {float_model.name!r} has no RepVGG / ParNet block to fuse")
+    if blocks and reparameterize is not False:
+        float_model = fuse_blocks(float_model)
+        if log is not None:
+            log(f"reparameterized: {len(blocks)} blocks fused into one 3x3 convolution each (the deploy form)")
     dataset = dataset or run_info.get("dataset") or BUNDLED_DATASET
     if labels is None:
         # An untrained registered model has ImageNet's 1000 outputs; the dataset then only

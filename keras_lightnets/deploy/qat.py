@@ -15,6 +15,8 @@ converter fuses a ReLU into the ``MUL``/``ADD`` before it, that op's output is n
 its own, so the QAT model rounds exactly where the INT8 file does.
 """
 
+import keras
+import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
@@ -28,6 +30,7 @@ from keras_lightnets.deploy.quantize_configs import (
 from keras_lightnets.deploy.twin import UnsupportedLayerError, to_tf_keras
 from keras_lightnets.deploy.twin_layers import TwinQuantizedSiLU
 from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS
+from keras_lightnets.reparameterize import fusable_blocks
 
 __all__ = ["is_quantize_aware", "is_tf_keras_model", "quantize_aware", "quantize_scope"]
 
@@ -79,6 +82,38 @@ def _feeds_only_a_relu(layer):
     return len(consumers) == 1 and _is_relu(consumers[0])
 
 
+def _is_standalone_batchnorm(layer):
+    """A BatchNormalization that tfmot cannot fold: its input is no convolution's only output."""
+    if not isinstance(layer, tf_keras.layers.BatchNormalization):
+        return False
+    producers = [node.inbound_layers for node in layer._inbound_nodes]
+    if len(producers) != 1 or isinstance(producers[0], list):
+        return True
+    producer = producers[0]
+    foldable = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D, tf_keras.layers.Dense)
+    return not isinstance(producer, foldable) or len(producer._outbound_nodes) != 1
+
+
+def _batchnorm_as_depthwise(layer):
+    """``[kernel (1, 1, C, 1), bias (C,)]``: a BN layer's inference-mode affine map ``x * scale + shift``."""
+    mean, variance = (np.asarray(w) for w in (layer.moving_mean, layer.moving_variance))
+    gamma = np.asarray(layer.gamma) if layer.scale else np.ones_like(mean)
+    beta = np.asarray(layer.beta) if layer.center else np.zeros_like(mean)
+    scale = gamma / np.sqrt(variance + layer.epsilon)
+    return [scale.reshape(1, 1, -1, 1).astype(np.float32), (beta - mean * scale).astype(np.float32)]
+
+
+def _twin_weights_for(annotated, twin):
+    """The twin's weights in ``annotated``'s layer order, standalone BNs as depthwise affine maps."""
+    weights = []
+    for layer in twin.layers:
+        if _is_standalone_batchnorm(layer):
+            weights.extend(_batchnorm_as_depthwise(layer))
+        else:
+            weights.extend(layer.get_weights())
+    return weights
+
+
 def _make_annotate(twin):
     """The ``clone_model`` function that annotates each twin layer, with our config where tfmot has none."""
     # Element-wise ops whose ReLU the converter fuses: quantizing their output too would round
@@ -87,10 +122,17 @@ def _make_annotate(twin):
     fused_into_relu = {
         layer.name for layer in twin.layers if _fuses_following_relu(layer) and _feeds_only_a_relu(layer)
     }
+    standalone_bn = {layer.name for layer in twin.layers if _is_standalone_batchnorm(layer)}
 
     def annotate(layer):
         if layer.name in fused_into_relu:
             return _annotate_layer(layer, NoOpQuantizeConfig())
+        if layer.name in standalone_bn:
+            # A BN of a block's input (RepVGG's identity branch, ParNet's SSE and fusion inputs) has no
+            # convolution to fold into; as FusedBatchNorm it would stay float in the INT8 file. Its
+            # inference-mode affine map is a 1x1 depthwise convolution with bias, which tfmot
+            # quantizes per channel and TFLite runs as one int8 DEPTHWISE_CONV_2D.
+            return _annotate_layer(tf_keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name))
         return _annotate(layer)
 
     return annotate
@@ -100,7 +142,8 @@ def _annotate(layer):
     """Annotates one twin layer for quantization, with our config where tfmot has none."""
     if isinstance(layer, tf_keras.layers.InputLayer):
         return layer
-    if isinstance(layer, tf_keras.layers.Multiply):
+    if isinstance(layer, (tf_keras.layers.Multiply, tf_keras.layers.Rescaling)):
+        # Rescaling: ParNet's doubled SE gate (a MUL by a constant in TFLite).
         return _annotate_layer(layer, OutputQuantizeConfig())
     entry = _custom_entry(layer)
     if entry is not None:
@@ -120,9 +163,23 @@ def _annotate(layer):
         raise UnsupportedLayerError(
             f"layer {layer.name!r} ({type(layer).__name__}) is not supported by quantization-aware training: "
             "tensorflow-model-optimization has no 8-bit config for it and keras_lightnets supplies configs only "
-            f"for Multiply, Activation and {', '.join(known.name for known in CUSTOM_LAYERS)}"
+            f"for Multiply, Rescaling, Activation and {', '.join(known.name for known in CUSTOM_LAYERS)}"
         )
     return _annotate_layer(layer)
+
+
+def _refuse_training_form(model):
+    """A RepVGG / ParNet in its training form is refused: the deploy form is what ships."""
+    if not isinstance(model, keras.Model) or not hasattr(model, "_nodes_by_depth"):
+        return
+    blocks = fusable_blocks(model)
+    if blocks:
+        first = blocks[0]
+        raise ValueError(
+            f"model {model.name!r} is in its training form ({len(blocks)} reparameterizable blocks, the first "
+            f"{first!r}): quantization-aware training fine-tunes the model that ships, the fused one. Call "
+            "`keras_lightnets.reparameterize(model)` first (`lightnets export` does it for you)."
+        )
 
 
 def is_quantize_aware(model):
@@ -143,13 +200,16 @@ def quantize_aware(model):
 
     Raises:
         TypeError: ``model`` is not a Keras 3 functional model.
+        ValueError: ``model`` is a RepVGG / ParNet in its training form (fuse it with
+            :func:`keras_lightnets.reparameterize` first).
         UnsupportedLayerError: a layer has no tf_keras twin or no 8-bit config (its name is in
             the message), before any quantization work.
     """
+    _refuse_training_form(model)
     twin = to_tf_keras(model)
     annotated = tf_keras.models.clone_model(twin, clone_function=_make_annotate(twin))
     # clone_model re-creates layers: the weights come back from the twin by layer order.
-    annotated.set_weights(twin.get_weights())
+    annotated.set_weights(_twin_weights_for(annotated, twin))
     with quantize_scope():
         try:
             return tfmot.quantization.keras.quantize_apply(annotated)

@@ -54,6 +54,7 @@ def export_report(
     runs=50,
     verbose=1,
     log=print,
+    reparameterize=None,
 ):
     """Exports ``model_or_path`` (see :func:`export_for_android`) and returns the report's lines."""
     output = output or default_output(model_or_path, quantization)
@@ -72,6 +73,8 @@ def export_report(
         dataset=dataset,
         seed=seed,
         verbose=verbose,
+        reparameterize=reparameterize,
+        log=log,
     )
     summary = made.export.summary
     lines = [

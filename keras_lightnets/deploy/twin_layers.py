@@ -16,6 +16,7 @@ import tf_keras
 __all__ = [
     "TwinCeilMaxPool2D",
     "TwinChannelPadAdd",
+    "TwinChannelShuffle",
     "TwinModelCard",
     "TwinPartialResidualAdd",
     "TwinQuantizedSiLU",
@@ -84,6 +85,28 @@ class TwinCeilMaxPool2D(tf_keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinChannelShuffle(tf_keras.layers.Layer):
+    """Channel shuffle of ``groups`` groups (TFLite RESHAPE + TRANSPOSE + RESHAPE)."""
+
+    def __init__(self, groups, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+
+    def call(self, inputs):
+        shape = tf.shape(inputs)
+        channels = inputs.shape[-1]
+        x = tf.reshape(inputs, [-1, shape[1], shape[2], self.groups, channels // self.groups])
+        x = tf.transpose(x, [0, 1, 2, 4, 3])
+        return tf.reshape(x, [-1, shape[1], shape[2], channels])
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
 
 
 def _card_field(key):

@@ -10,6 +10,7 @@ in one table, :data:`keras_lightnets.layers.custom_layers.CUSTOM_LAYERS`.
 
 from keras_lightnets.layers.activations import ACTIVATIONS, activation_layer
 from keras_lightnets.layers.channel_pad_add import ChannelPadAdd, PartialResidualAdd, residual_add
+from keras_lightnets.layers.channel_shuffle import ChannelShuffle
 from keras_lightnets.layers.conv_bn_act import conv_bn_act
 from keras_lightnets.layers.depthwise_separable import depthwise_separable
 from keras_lightnets.layers.fire import fire
@@ -27,6 +28,7 @@ __all__ = [
     "PADDING_MODES",
     "CeilMaxPool2D",
     "ChannelPadAdd",
+    "ChannelShuffle",
     "ModelCard",
     "PartialResidualAdd",
     "StochasticDepth",

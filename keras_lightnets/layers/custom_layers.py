@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import keras
 
 from keras_lightnets.layers.channel_pad_add import ChannelPadAdd, PartialResidualAdd
+from keras_lightnets.layers.channel_shuffle import ChannelShuffle
 from keras_lightnets.layers.model_card import ModelCard
 from keras_lightnets.layers.pooling import CeilMaxPool2D
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
@@ -106,6 +107,12 @@ CUSTOM_LAYERS = (
         twin=f"{_TWINS}:TwinCeilMaxPool2D",
         # Max pooling keeps its input's range (TFLite's MAX_POOL_2D needs equal scales), as
         # tfmot's own MaxPooling2D config does.
+        quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
+    ),
+    CustomLayer(
+        keras_class=ChannelShuffle,
+        twin=f"{_TWINS}:TwinChannelShuffle",
+        # A permutation of channels: the output keeps its input's range.
         quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
     ),
     CustomLayer(

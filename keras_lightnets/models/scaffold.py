@@ -173,24 +173,32 @@ def _resolve_input_shape(input_tensor, input_shape, *, default_shape, min_size, 
 # What the model is: its variant, and the architecture arguments it was built with
 
 
-def _architecture_record(family, architecture):
-    """``(variant or None, JSON-safe architecture)``: the registered variant these arguments make."""
+def _architecture_record(family, architecture, classes):
+    """``(variant or None, JSON-safe architecture)``: the registered variant these arguments make
+    (of several with this architecture, the one whose default ``classes`` it has)."""
     defaults = {
         key: parameter.default
         for key, parameter in inspect.signature(family.constructor).parameters.items()
         if key in family.architecture_args
     }
-    matched = None
-    for variant in family.variants:
-        expected = {**defaults, **variant.kwargs}
-        if all(expected.get(key) == value for key, value in architecture.items()):
-            matched = variant
-            break
-    safe = {
-        key: value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
-        for key, value in architecture.items()
-    }
+    candidates = [
+        variant
+        for variant in family.variants
+        if all({**defaults, **variant.kwargs}.get(key) == value for key, value in architecture.items())
+    ]
+    matched = next((v for v in candidates if v.classes == classes), candidates[0] if candidates else None)
+    safe = {key: _json_safe(value) for key, value in architecture.items()}
     return matched, {"constructor": family.constructor.__name__, "args": safe}
+
+
+def _json_safe(value):
+    """Primitives as they are, tuples / lists of primitives as lists, anything else as its repr."""
+    primitive = (str, int, float, bool, type(None))
+    if isinstance(value, primitive):
+        return value
+    if isinstance(value, (tuple, list)) and all(isinstance(item, primitive) for item in value):
+        return list(value)
+    return repr(value)
 
 
 def _default_name(family, variant, default_name):
@@ -277,7 +285,7 @@ def build_model(
     _check_classifier_activation(classifier_activation)
     _check_name(name)
     weights_path = _check_weights(weights)
-    variant, record = _architecture_record(family, architecture)
+    variant, record = _architecture_record(family, architecture, classes)
     preprocessing = variant.preprocessing if variant is not None else family.preprocessing
     shape = _resolve_input_shape(
         input_tensor,

@@ -40,6 +40,8 @@ class Reference:
         top1: ImageNet-1k top-1 (%) or ``None`` where none is published.
         source: where the figures come from.
         input_size: the ``(height, width, channels)`` the MACs are stated at.
+        deploy_params, deploy_macs_m: the same after :func:`keras_lightnets.reparameterize`, for
+            families with a fused deploy form (RepVGG, ParNet); ``None`` otherwise.
     """
 
     params: int
@@ -47,6 +49,8 @@ class Reference:
     top1: float | None
     source: str
     input_size: tuple = (224, 224, 3)
+    deploy_params: int | None = None
+    deploy_macs_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,9 @@ class Variant:
         key_map: how the reference's PyTorch state dict maps onto our layer names (see
             :func:`keras_lightnets.weights.load_torch_weights`), where the reference is PyTorch.
         weights: published checkpoints this variant can load (filled by the weights work).
+        defaults: constructor arguments that are not architecture but that this variant sets
+            unless overridden (``{"classes": 10}`` for a CIFAR-10 model); they also tell apart
+            variants with one architecture (``parnet_cifar10`` / ``parnet_cifar100``).
         compared: whether the test suite runs this variant next to ``equals`` and compares the
             outputs. Every code path of a family is compared; a variant that differs from a
             compared sibling only in its numbers (a RegNet's widths, a ResNet's depth) keeps
@@ -97,6 +104,7 @@ class Variant:
     preprocessing: Preprocessing | None = None
     key_map: object = None
     weights: tuple = ()
+    defaults: dict = field(default_factory=dict)
     compared: bool = True
     family: str = ""
     constructor: object = None
@@ -126,7 +134,12 @@ class Variant:
         (``create_model("rexnet_100", width=2.0)`` is ``rexnet_200``; an unregistered
         architecture gets a ``_custom`` name), never a published name it does not match.
         """
-        return self.constructor(**{**self.kwargs, **overrides})
+        return self.constructor(**{**self.defaults, **self.kwargs, **overrides})
+
+    @property
+    def classes(self):
+        """The number of classes this variant builds by default (1000: ImageNet)."""
+        return self.defaults.get("classes", 1000)
 
 
 @dataclass(frozen=True)

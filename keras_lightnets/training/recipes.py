@@ -268,6 +268,34 @@ _PAPER = {
             "in this recipe); ours spares them. The same recipe trained ResNeXt and the v1 layout."
         ),
     ),
+    "parnet": Recipe(
+        family="parnet",
+        name="paper",
+        source=(
+            "imankgoyal/NonDeepNetworks imagenet/train_models.sh (ParNet-S/M/L/XL, 120 epochs): 8 GPUs x -b 128, "
+            "--opt sgd (timm: nesterov, momentum 0.9) --lr 0.001 --sched cosine --warmup-epochs 0 --smoothing 0.1 "
+            "--model-ema --model-ema-decay 0.9999 --aa rand-m9-mstd0.5 --remode pixel --reprob 0.2 (L, XL: 0.4) "
+            "--mixup 0.0 --input-size 3 224 224; train.py defaults --weight-decay 1e-4 --min-lr 1e-5"
+        ),
+        optimizer="sgd",
+        nesterov=True,
+        momentum=0.9,
+        learning_rate=0.001,  # as the released command line writes it, for the global batch of 1024
+        batch_size=1024,
+        epochs=120,
+        weight_decay=1e-4,
+        weight_decay_mode="l2",
+        schedule="cosine",
+        label_smoothing=0.1,
+        ema=0.9999,
+        randaugment=True,
+        dropout_rate=0.0,  # the S and M YAMLs; L and XL train with dropout_lin 0.1
+        notes=(
+            "Not reproduced: random erasing, timm's 10 cooldown epochs and min lr 1e-5, per-epoch cosine stepping. "
+            "ParNet-XL's best model trains 200 epochs, then fine-tunes 16 epochs at 320 px (lr 0.001, mixup 0.1, "
+            "reprob 0.6) and is tested at 352 px with ten crops."
+        ),
+    ),
     "regnet": Recipe(
         family="regnet",
         name="paper",

@@ -7,6 +7,7 @@ from deploy_helpers import unit_range_test_images
 from keras_lightnets.deploy import inspect_tflite, read_metadata
 from keras_lightnets.deploy.android import export_for_android
 from keras_lightnets.deploy.preprocessing import with_input_normalization
+from keras_lightnets.reparameterize import fusable_blocks
 
 
 def test_metadata_of_the_exported_int8_model(tiny_qat):
@@ -58,3 +59,29 @@ def test_export_for_android_from_a_keras_file(tmp_path):
     assert made.float_model.layers[-1].name == "probabilities"
     with pytest.raises(ValueError, match="`qat_epochs` needs quantization='int8'"):
         export_for_android(tmp_path / "squeezenet1_1.keras", tmp_path / "x.tflite", quantization=None, qat_epochs=1)
+
+
+def test_export_fuses_repvgg_and_parnet_blocks_by_default(tmp_path):
+    import io
+
+    import keras_lightnets as kl
+    from keras_lightnets.cli import main
+
+    model = kl.ParNet((8, 16, 32), 32, layout="cifar", classes=10, classifier_activation=None)
+    model.save(tmp_path / "tiny_parnet.keras")
+    blocks = len(fusable_blocks(model))
+    convolutions = {}
+    for flag in ("default", "--no-reparameterize"):
+        out = io.StringIO()
+        target = tmp_path / f"{flag.strip('-')}.tflite"
+        argv = ["export", str(tmp_path / "tiny_parnet.keras"), "--quantization", "float32", "--output", str(target)]
+        assert main(argv + ([flag] if flag != "default" else []), out) == 0
+        said = f"reparameterized: {blocks} blocks fused into one 3x3 convolution each"
+        assert (said in out.getvalue()) == (flag == "default"), out.getvalue()
+        convolutions[flag] = inspect_tflite(target).operators.count("CONV_2D")
+    # Each fused block loses its 1x1 convolution (the SE convolutions stay).
+    assert convolutions["--no-reparameterize"] - convolutions["default"] == blocks
+    # Asking to fuse a model without such blocks is an error; QAT refuses the training form.
+    assert main(["export", "squeezenet1_1", "--reparameterize", "--output", str(tmp_path / "s.tflite")]) == 2
+    with pytest.raises(ValueError, match="training form"):
+        export_for_android(tmp_path / "tiny_parnet.keras", tmp_path / "q.tflite", qat_epochs=1, reparameterize=False)

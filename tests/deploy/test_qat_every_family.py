@@ -21,6 +21,11 @@ INTEGER_TYPES = {"int8", "int32"}
 @pytest.mark.parametrize("name", FAMILY_VARIANTS)
 def test_qat_to_int8_tflite(name, tmp_path):
     model = kl.create_model(name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, classifier_activation=None)
+    if kl.get_entry(name).reference.deploy_params is not None:
+        # RepVGG / ParNet: QAT fine-tunes the fused deploy form (the training form is refused).
+        with pytest.raises(ValueError, match="reparameterize"):
+            quantize_aware(model)
+        model = kl.reparameterize(model)
     qat_model = quantize_aware(model)
     assert is_quantize_aware(qat_model)
     # Precise BN is tested on its own (test_qat_precise_bn.py); two batches keep its path in this

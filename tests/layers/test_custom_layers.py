@@ -17,6 +17,7 @@ import keras_lightnets as kl
 import keras_lightnets.layers
 from keras_lightnets.layers import custom_layers
 from keras_lightnets.layers.channel_pad_add import ChannelPadAdd
+from keras_lightnets.layers.channel_shuffle import ChannelShuffle
 from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS, custom_layer, find_custom_layer, keras_classes
 from keras_lightnets.layers.model_card import ModelCard
 from keras_lightnets.layers.pooling import CeilMaxPool2D
@@ -28,6 +29,7 @@ EXAMPLES = {
     StochasticDepth: (lambda: StochasticDepth(0.2, seed=3), [4]),
     ChannelPadAdd: (lambda: ChannelPadAdd(), [8, 4]),
     CeilMaxPool2D: (lambda: CeilMaxPool2D(3, 2), [4]),
+    ChannelShuffle: (lambda: ChannelShuffle(2), [6]),
     ModelCard: (
         lambda: ModelCard(
             "rexnet",

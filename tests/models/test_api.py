@@ -33,6 +33,14 @@ FAMILIES = {
     "resnet": (kl.ResNet, {"depth": 18}, {2: 64, 4: 64, 8: 128, 16: 256, 32: 512}),
     "regnet": (kl.RegNet, {"w0": 24, "wa": 36.44, "wm": 2.49, "depth": 13, "group_width": 8}, REGNETX_002_PYRAMID),
     "anynet": (kl.AnyNet, ANYNET_REGNETX_002, REGNETX_002_PYRAMID),
+    # Small widths keep these fast; the stem is min(64, 64a) = 16, the streams' maps stay inside.
+    "repvgg": (
+        kl.RepVGG,
+        {"depths": (1, 1, 1, 1), "width_multipliers": (0.25, 0.25, 0.25, 0.5)},
+        {2: 16, 4: 16, 8: 32, 16: 64, 32: 256},
+    ),
+    "parnet": (kl.ParNet, {"planes": (16, 32, 64), "last_width": 128}, {2: 16, 4: 16, 8: 32, 16: 64, 32: 128}),
+    "parnet_cifar": (kl.ParNet, {"planes": (16, 32, 64), "last_width": 48, "layout": "cifar"}, {1: 16, 2: 32, 4: 48}),
 }
 # Channels of the last feature map (what include_top=False returns).
 LAST_CHANNELS = {
@@ -45,6 +53,9 @@ LAST_CHANNELS = {
     "regnet": 368,
     "anynet": 368,
     "mobilenetv2": 1280,
+    "repvgg": 256,
+    "parnet": 128,
+    "parnet_cifar": 48,
 }
 SHAPE = (96, 128, 3)  # non-square, small enough to be fast
 # One registered variant per family, found through the registry: a new family is in every check below.

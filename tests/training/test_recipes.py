@@ -52,6 +52,12 @@ from keras_lightnets.training.recipes import (
             {"optimizer": "sgd", "nesterov": True, "momentum": 0.9, "learning_rate": 0.8, "batch_size": 1024,
              "epochs": 100, "weight_decay": 5e-5, "schedule": "cosine", "warmup_epochs": 5.0, "label_smoothing": 0.0},
         ),
+        (
+            "parnet",
+            {"optimizer": "sgd", "nesterov": True, "momentum": 0.9, "learning_rate": 0.001, "batch_size": 1024,
+             "epochs": 120, "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 0.0, "label_smoothing": 0.1,
+             "ema": 0.9999, "randaugment": True},
+        ),
     ],
 )  # fmt: skip
 def test_paper_recipes_hold_the_published_numbers(family, numbers):
