@@ -344,32 +344,26 @@ def reparameterize(model, *, _nested=False):
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"reparameterize() takes a Keras model (Functional or Sequential), got {type(model).__name__}")
-    if not _nested:
-        if _being_trained(model):
-            raise ValueError(
-                f"model {model.name!r} is being trained (reparameterize was called from inside its fit): BatchNorm "
-                "statistics are still moving and the fused weights would be stale. Call it after fit returns."
-            )
-        if not model.built or not hasattr(model, "_nodes_by_depth") and not isinstance(model, keras.Sequential):
-            raise TypeError(
-                f"reparameterize() needs a Functional or Sequential model whose graph it can read; {model.name!r} is a "
-                f"subclassed {type(model).__name__}"
-            )
+    readable = isinstance(model, keras.Sequential) or hasattr(model, "_nodes_by_depth")
+    if not readable or not model.built:
+        raise TypeError(
+            f"reparameterize() needs a built Functional or Sequential model whose graph it can read; "
+            f"{model.name!r} is a {'subclassed ' if not readable else 'not yet built '}{type(model).__name__}"
+        )
+    if not _nested and _being_trained(model):
+        raise ValueError(
+            f"model {model.name!r} is being trained (reparameterize was called from inside its fit): BatchNorm "
+            "statistics are still moving and the fused weights would be stale. Call it after fit returns."
+        )
     if isinstance(model, keras.Sequential):
         fused = keras.Sequential([_clone(layer) for layer in model.layers], name=model.name)
         fused.build(model.inputs[0].shape)
         for new_layer, layer in zip(fused.layers, model.layers, strict=True):
             if not isinstance(layer, keras.Model) and layer.weights and not in_stateless_scope():
                 new_layer.set_weights(layer.get_weights())
-        count = _count_blocks(model)
     else:
-        if not hasattr(model, "_nodes_by_depth"):
-            raise TypeError(
-                f"reparameterize() needs a Functional or Sequential model; {model.name!r} is a subclassed "
-                f"{type(model).__name__}"
-            )
         fused, _ = _rebuild_functional(model)
-        count = _count_blocks(model)
+    count = _count_blocks(model)
     if not _nested and count == 0:
         warnings.warn(
             f"model {model.name!r} has no RepVGG-style block to fuse (already fused, or none was built): "

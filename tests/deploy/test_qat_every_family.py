@@ -18,7 +18,8 @@ from keras_lightnets.deploy import (
 INTEGER_TYPES = {"int8", "int32"}
 
 
-@pytest.mark.parametrize("name", FAMILY_VARIANTS)
+# ParNet's ImageNet layout (five stride-2 blocks, average-pool branches) besides its CIFAR representative.
+@pytest.mark.parametrize("name", sorted({*FAMILY_VARIANTS, "parnet_s"}))
 def test_qat_to_int8_tflite(name, tmp_path):
     model = kl.create_model(name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, classifier_activation=None)
     if kl.get_entry(name).reference.deploy_params is not None:

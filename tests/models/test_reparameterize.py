@@ -197,3 +197,18 @@ def test_bad_input():
         warnings.simplefilter("ignore")
         model.fit(np.zeros((2, 32, 32, 3), "float32"), np.zeros(2), epochs=1, verbose=0, callbacks=[Refuse()])
     assert Refuse.error is not None and "being trained" in str(Refuse.error)
+
+
+def test_a_subclassed_model_is_refused():
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(4, 3)
+
+        def call(self, x):
+            return self.conv(x)
+
+    model = Subclassed()
+    model(np.zeros((1, 8, 8, 3), "float32"))
+    with pytest.raises(TypeError, match="subclassed Subclassed"):
+        kl.reparameterize(model)
