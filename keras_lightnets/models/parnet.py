@@ -223,92 +223,46 @@ CIFAR_PREPROCESSING = Preprocessing(
 )
 
 
-def _variant(
-    name, kwargs, params, deploy_params, macs_m, deploy_macs_m, source, input_size=(224, 224, 3), classes=1000
-):
+_OFFICIAL = "imankgoyal/NonDeepNetworks simpnet.py with imagenet/models/{}"
+_CIFAR = "the paper's CIFAR text; widths our choice (module docstring), figures measured"
+# name: (planes, last width, layout, classes, train params, fused params, MACs train / fused (M), source)
+TABLE = {
+    "parnet_s": ((92, 192, 384), 1280, "imagenet", 1000, 20_930_936, 19_128_980, 5259.5, 4733.9,
+                 _OFFICIAL.format("planes_92_192_384_1280_num_blocks_5_6_6_1_sebv_13.yaml")),
+    "parnet_m": ((128, 256, 512), 2048, "imagenet", 1000, 38_953_256, 35_576_616, 9534.8, 8581.9,
+                 _OFFICIAL.format("planes_128_256_512_2048_num_blocks_5_6_6_1_sebv_13.yaml")),
+    "parnet_l": ((160, 320, 640), 2560, "imagenet", 1000, 60_180_008, 54_914_824, 14803.7, 13324.1,
+                 _OFFICIAL.format("planes_160_320_640_2560_num_blocks_5_6_6_1_sebv_13_dropout_lin.yaml")),
+    "parnet_xl": ((200, 400, 800), 3200, "imagenet", 1000, 93_176_168, 84_962_784, 23016.1, 20715.6,
+                  _OFFICIAL.format("reg_se13_planes_200_400_800_3200_num_blocks_5_6_6_1_sebv_13_dropout_lin.yaml")),
+    "parnet_cifar10": ((96, 192, 384), 768, "cifar", 10, 12_564_170, 11_438_762, 1500.45, 1352.4, _CIFAR),
+    "parnet_cifar100": ((96, 192, 384), 768, "cifar", 100, 12_633_380, 11_507_972, 1500.52, 1352.5, _CIFAR),
+}  # fmt: skip
+
+
+def _variant(name, planes, last_width, layout, classes, params, deploy_params, macs_m, deploy_macs_m, source):
+    kwargs = {"planes": planes, "last_width": last_width}
+    if layout != "imagenet":
+        kwargs["layout"] = layout
+    preprocessing = CIFAR_PREPROCESSING if layout == "cifar" else None
+    size = preprocessing.input_size if preprocessing else (224, 224, 3)
     return Variant(
         name,
         kwargs,
         Reference(
-            params,
-            macs_m,
-            None,
-            source,
-            input_size=input_size,
-            deploy_params=deploy_params,
-            deploy_macs_m=deploy_macs_m,
+            params, macs_m, None, source, input_size=size, deploy_params=deploy_params, deploy_macs_m=deploy_macs_m
         ),
         equals="golden",
-        preprocessing=CIFAR_PREPROCESSING if kwargs.get("layout") == "cifar" else None,
+        preprocessing=preprocessing,
         defaults={} if classes == 1000 else {"classes": classes},
         # Golden tensors for one model of each layout; the others differ only in widths / classes.
         compared=name in ("parnet_s", "parnet_cifar10"),
     )
 
 
-_OFFICIAL = "imankgoyal/NonDeepNetworks simpnet.py with imagenet/models/{yaml}"
 FAMILY = Family(
     name="parnet",
     constructor=ParNet,
     architecture_args=("planes", "last_width", "layout", "activation"),
-    variants=(
-        _variant(
-            "parnet_s",
-            {"planes": (92, 192, 384), "last_width": 1280},
-            20_930_936,
-            19_128_980,
-            5259.5,
-            4733.9,
-            _OFFICIAL.format(yaml="planes_92_192_384_1280_num_blocks_5_6_6_1_sebv_13.yaml"),
-        ),
-        _variant(
-            "parnet_m",
-            {"planes": (128, 256, 512), "last_width": 2048},
-            38_953_256,
-            35_576_616,
-            9534.8,
-            8581.9,
-            _OFFICIAL.format(yaml="planes_128_256_512_2048_num_blocks_5_6_6_1_sebv_13.yaml"),
-        ),
-        _variant(
-            "parnet_l",
-            {"planes": (160, 320, 640), "last_width": 2560},
-            60_180_008,
-            54_914_824,
-            14803.7,
-            13324.1,
-            _OFFICIAL.format(yaml="planes_160_320_640_2560_num_blocks_5_6_6_1_sebv_13_dropout_lin.yaml"),
-        ),
-        _variant(
-            "parnet_xl",
-            {"planes": (200, 400, 800), "last_width": 3200},
-            93_176_168,
-            84_962_784,
-            23016.1,
-            20715.6,
-            _OFFICIAL.format(yaml="reg_se13_planes_200_400_800_3200_num_blocks_5_6_6_1_sebv_13_dropout_lin.yaml"),
-        ),
-        _variant(
-            "parnet_cifar10",
-            {"planes": (96, 192, 384), "last_width": 768, "layout": "cifar"},
-            12_564_170,
-            11_438_762,
-            1500.45,
-            1352.4,
-            "the paper's CIFAR text; widths our choice (module docstring), figures measured",
-            input_size=(32, 32, 3),
-            classes=10,
-        ),
-        _variant(
-            "parnet_cifar100",
-            {"planes": (96, 192, 384), "last_width": 768, "layout": "cifar"},
-            12_633_380,
-            11_507_972,
-            1500.52,
-            1352.5,
-            "the paper's CIFAR text; widths our choice (module docstring), figures measured",
-            input_size=(32, 32, 3),
-            classes=100,
-        ),
-    ),
+    variants=tuple(_variant(name, *row) for name, row in TABLE.items()),
 )

@@ -1,7 +1,7 @@
 """Small models and data for the deploy tests (imported by name: never import conftest)."""
 
 import keras
-import numpy as np
+from batchnorm import randomize_batchnorm  # noqa: F401  (the deploy tests import it from here)
 
 from keras_lightnets.data import make_dataset
 from keras_lightnets.registry import representative_models
@@ -9,23 +9,6 @@ from keras_lightnets.registry import representative_models
 # One variant per registered family (its smallest): a new family is in every per-family check.
 FAMILY_VARIANTS = tuple(representative_models())
 TEST_SIZE = 32
-
-
-def randomize_batchnorm(model, seed=0):
-    """Non-trivial BatchNorm statistics, so folding and copying mistakes show in the outputs."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
-                    rng.normal(0, 0.1, beta.shape).astype("float32"),
-                    rng.normal(0, 0.1, mean.shape).astype("float32"),
-                    rng.uniform(0.5, 1.5, variance.shape).astype("float32"),
-                ]
-            )
-    return model
 
 
 def tiny_classifier(classes=10, name="tiny_cnn"):

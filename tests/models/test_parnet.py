@@ -7,6 +7,7 @@ fusion block's per-input BN, interleave, groups=2 and shuffle), the counts again
 import keras
 import numpy as np
 import pytest
+from golden import seeded_weights
 from torch_reference import import_reference
 
 import keras_lightnets as kl
@@ -14,20 +15,6 @@ from keras_lightnets.layers import ChannelShuffle
 from keras_lightnets.models.parnet import parnet_block, parnet_fusion
 
 RNG = np.random.default_rng(0)
-
-
-def randomize(model):
-    for layer in model.layers:
-        if layer.weights:
-            values = []
-            for weight in layer.weights:
-                shape = tuple(weight.shape)
-                if weight.path.endswith(("moving_variance", "gamma")):
-                    values.append(RNG.uniform(0.5, 1.5, shape))
-                else:
-                    values.append(RNG.normal(0, 0.3, shape))
-            layer.set_weights([v.astype("float32") for v in values])
-    return model
 
 
 # --- NumPy, from the official RepVGGBlock / SE1 / Concat2d / channel_shuffle semantics -------------
@@ -98,7 +85,7 @@ def reference_block(model, name, x, stride, groups):
 )
 def test_block_matches_numpy(in_channels, filters, stride, size):
     inputs = keras.Input((*size, in_channels))
-    model = randomize(keras.Model(inputs, parnet_block(inputs, filters, stride, name="b")))
+    model = seeded_weights(keras.Model(inputs, parnet_block(inputs, filters, stride, name="b")))
     x = RNG.standard_normal((2, *size, in_channels)).astype("float32")
     expected = reference_block(model, "b", x.astype(np.float64), stride, 1)
     np.testing.assert_allclose(np.asarray(model(x, training=False)), expected, rtol=1e-4, atol=1e-4)
@@ -107,7 +94,7 @@ def test_block_matches_numpy(in_channels, filters, stride, size):
 def test_fusion_block_matches_numpy():
     stream_in, down_in = keras.Input((6, 8, 4)), keras.Input((6, 8, 4))
     out = parnet_fusion(stream_in, down_in, 6, 2, activation="silu", name="f")
-    model = randomize(keras.Model([stream_in, down_in], out))
+    model = seeded_weights(keras.Model([stream_in, down_in], out))
     s, d = (RNG.standard_normal((2, 6, 8, 4)) for _ in range(2))
     # Official Concat2d(shuffle=True): stack on a new axis after the channels -> [s0, d0, s1, d1, ...].
     s_bn, d_bn = bn(model.get_layer("f_bn_stream"), s), bn(model.get_layer("f_bn_down"), d)

@@ -15,8 +15,10 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from batchnorm import randomize_batchnorm
 from inference import infer
-from torch_reference import import_reference, randomize_batchnorm
+from torch_reference import import_reference
+from torch_reference import randomize_batchnorm as randomize_torch_batchnorm
 
 import keras_lightnets as kl
 from keras_lightnets.layers.rep_branches import rep_branches
@@ -27,18 +29,6 @@ from keras_lightnets.weights import load_torch_weights
 TOLERANCE = 1e-4
 FUSED_FAMILIES = [name for name in kl.list_models() if kl.get_entry(name).reference.deploy_params is not None]
 INPUT = (2, 64, 80, 3)
-
-
-def randomize_bn(model, seed=0):
-    """Random BN statistics and affine parameters: fusion must use them, not the identity."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.moving_mean.shape[0]
-            layer.set_weights(
-                [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n), rng.normal(0, 0.2, n), rng.uniform(0.5, 2.0, n)]
-            )
-    return model
 
 
 def assert_same(a, b):
@@ -63,7 +53,7 @@ def test_the_fused_families_are_registered():
 def test_fused_equals_training_form(name):
     entry = kl.get_entry(name)
     size = INPUT if entry.reference.input_size[0] > 32 else (2, 40, 56, 3)
-    model = randomize_bn(kl.create_model(name, input_shape=(None, None, 3), classifier_activation=None))
+    model = randomize_batchnorm(kl.create_model(name, input_shape=(None, None, 3), classifier_activation=None))
     fused = kl.reparameterize(model)
     assert fusable_blocks(model) and not fusable_blocks(fused)
     assert fused.name == model.name and model.get_layer("predictions").name == fused.get_layer("predictions").name
@@ -84,7 +74,7 @@ def test_repvgg_fused_equals_timm_reparameterized():
     torch, timm = import_reference("timm")
     torch.manual_seed(0)
     reference = timm.create_model("repvgg_a0").eval()
-    randomize_batchnorm(torch, reference, 0)
+    randomize_torch_batchnorm(torch, reference, 0)
     ours = kl.create_model("repvgg_a0", input_shape=(None, None, 3), classifier_activation=None)
     load_torch_weights(ours, reference, TIMM_KEY_MAP)
     fused_reference = timm.utils.reparameterize_model(reference)
@@ -96,7 +86,7 @@ def test_repvgg_fused_equals_timm_reparameterized():
 
 
 def small_parnet(**kwargs):
-    return randomize_bn(kl.ParNet((16, 32, 64), 64, layout="cifar", input_shape=(None, None, 3), **kwargs))
+    return randomize_batchnorm(kl.ParNet((16, 32, 64), 64, layout="cifar", input_shape=(None, None, 3), **kwargs))
 
 
 def test_fine_tuned_heads_and_cuts():
@@ -137,7 +127,7 @@ def block_model(change):
     kxk, one, identity = rep_branches(inputs, 8, 1, name="block")
     branches = change(inputs, kxk, one, identity)
     out = keras.layers.Add(name="block_add")(branches)
-    return randomize_bn(keras.Model(inputs, out))
+    return randomize_batchnorm(keras.Model(inputs, out))
 
 
 def test_a_changed_block_raises_naming_it():
