@@ -1,4 +1,4 @@
-"""The tf_keras twin of every family: same layer names, same weights, outputs equal to 1e-5."""
+"""The tf_keras twin of every family: same layer names, same weights, logits equal to 1e-5 of their scale."""
 
 import json
 
@@ -15,12 +15,20 @@ from keras_lightnets.layers.model_card import ModelCard, find_model_card
 @pytest.mark.parametrize("name", FAMILY_VARIANTS)
 def test_twin_outputs_equal_the_keras3_model(name):
     overrides = {"drop_path_rate": 0.1} if name.startswith("rexnet") else {}
-    model = randomize_batchnorm(kl.create_model(name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, **overrides))
+    # Logits, not softmax: random BatchNorm statistics give deep plain nets (RepVGG) logits in the
+    # hundreds, and a saturated softmax turns float32 reordering noise into a large absolute error.
+    model = randomize_batchnorm(
+        kl.create_model(
+            name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, classifier_activation=None, **overrides
+        )
+    )
     twin = to_tf_keras(model)
     images = np.random.default_rng(1).random((4, TEST_SIZE, TEST_SIZE, 3), dtype=np.float32)
     assert [layer.name for layer in twin.layers] == [layer.name for layer in model.layers]
     assert twin.count_params() == model.count_params()
-    np.testing.assert_allclose(twin(images, training=False).numpy(), np.asarray(model(images)), atol=1e-5, rtol=0)
+    expected = np.asarray(model(images))
+    scale = float(np.abs(expected).max())
+    np.testing.assert_allclose(twin(images, training=False).numpy(), expected, atol=1e-5 * scale, rtol=0)
 
 
 def test_unsupported_layer_is_named_before_any_work():
