@@ -2,7 +2,8 @@
 
 1. Throughput (images/s) of a keras_lightnets model against its peer, untrained (``weights=None``):
    ``MobileNet`` / ``MobileNetV2`` against keras.applications' at each ``--alphas`` width;
-   ``resnet50_v1`` against ``keras.applications.ResNet50`` (the same layout); RegNetX-400MF and
+   ``resnet50_v1`` against ``keras.applications.ResNet50`` (the same layout), ``efficientnet_b0``
+   (``include_preprocessing=True``) against ``keras.applications.EfficientNetB0``; RegNetX-400MF and
    RegNetY-400MF against kimm's ``RegNetX004`` / ``RegNetY004`` when kimm is installed (a
    benchmark-only dependency: ``pip install kimm``; skipped and said so otherwise). Both models
    run through the same forward, a ``tf.function(jit_compile=False)`` calling
@@ -66,6 +67,16 @@ PAIRS = {
     "ResNet50": (
         lambda input_shape: keras_lightnets.create_model("resnet50_v1", input_shape=input_shape),
         lambda input_shape: keras.applications.ResNet50(input_shape=input_shape, weights=None),
+        "keras.applications",
+        False,
+    ),
+    # keras.applications' EfficientNet rescales and normalizes inside; ours does the same with
+    # include_preprocessing=True (one frozen 1x1 depthwise conv), so both do the same work.
+    "EfficientNetB0": (
+        lambda input_shape: keras_lightnets.create_model(
+            "efficientnet_b0", input_shape=input_shape, include_preprocessing=True
+        ),
+        lambda input_shape: keras.applications.EfficientNetB0(input_shape=input_shape, weights=None),
         "keras.applications",
         False,
     ),

@@ -13,13 +13,17 @@ builds it (input ``pixel / 255``, normalization inside, softmax out):
    after ``--warmup`` untimed ones, alternating FP32 / INT8 invokes (A B A B ...) so that both
    see the same machine load; median and 90th percentile per file;
 3. report the INT8 / FP32 latency ratio per thread count (target <= 0.7 for the mobilenetv2
-   and rexnet families) and the size ratio (target <= 0.3).
+   and rexnet families) and the size ratio (target <= 0.3);
+4. with ``--baseline NAME``, also the INT8 latency of each model against that model's INT8 file
+   (e.g. ``efficientnet_lite0`` against ``mobilenetv2_100``), its file timed in the same
+   interleaved loop (A B C A B C ...) as the model's two files.
 
 The results are printed as Markdown and written (atomically) to
 ``<output-dir>/tflite_latency.md`` and ``<output-dir>/tflite_latency.json``.
 
     python benchmarks/tflite_latency.py                                   # full run
     python benchmarks/tflite_latency.py --models mobilenetv2_100 --runs 5 --output-dir /tmp/bench
+    python benchmarks/tflite_latency.py --models efficientnet_lite0 --baseline mobilenetv2_100
 """
 
 import argparse
@@ -71,6 +75,11 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts (default: 1 2)")
     parser.add_argument("--representative-samples", type=int, default=32, help="INT8 calibration images (default: 32)")
     parser.add_argument(
+        "--baseline",
+        default=None,
+        help="a registry name whose INT8 file every model's INT8 file is also timed against (default: none)",
+    )
+    parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help=f"where results go (default: {DEFAULT_OUTPUT_DIR})"
     )
     args = parser.parse_args(argv)
@@ -80,6 +89,8 @@ def parse_args(argv=None):
         parser.error("--warmup must not be negative")
     try:
         args.models = [keras_lightnets.get_entry(name).name for name in args.models]
+        if args.baseline is not None:
+            args.baseline = keras_lightnets.get_entry(args.baseline).name
     except ValueError as error:
         parser.error(str(error))
     return args
@@ -116,10 +127,8 @@ def time_files(paths, threads, runs, warmup):
     return results
 
 
-def measure_model(name, args, work_dir):
-    """Builds ``name``, exports FP32 and INT8, times both; returns the JSON row."""
-    started = time.perf_counter()
-    entry = keras_lightnets.get_entry(name)
+def export_pair(name, args, work_dir):
+    """``(paths, exports, params, resolution)``: ``name``'s FP32 and INT8 files."""
     model, _ = load_deployable(name)
     resolution = int(model.input_shape[1])
     paths = {kind: work_dir / f"{name}_{kind}.tflite" for kind in KINDS}
@@ -134,15 +143,25 @@ def measure_model(name, args, work_dir):
             representative_samples=args.representative_samples,
         ),
     }
-    export_s = time.perf_counter() - started
     params = model.count_params()
     del model
     keras.backend.clear_session()
+    return paths, exports, params, resolution
+
+
+def measure_model(name, args, work_dir, baseline_int8=None):
+    """Builds ``name``, exports FP32 and INT8, times both (and ``baseline_int8``, a path, alongside);
+    returns the JSON row."""
+    started = time.perf_counter()
+    entry = keras_lightnets.get_entry(name)
+    paths, exports, params, resolution = export_pair(name, args, work_dir)
+    export_s = time.perf_counter() - started
+    timed_paths = dict(paths) if baseline_int8 is None else {**paths, "baseline_int8": baseline_int8}
 
     latency = {}
     for threads in args.threads:
         load_before = os.getloadavg()[0]
-        latency[str(threads)] = time_files(paths, threads, args.runs, args.warmup)
+        latency[str(threads)] = time_files(timed_paths, threads, args.runs, args.warmup)
         latency[str(threads)]["load_average_1min_before"] = load_before
         fp32, int8 = latency[str(threads)]["fp32"], latency[str(threads)]["int8"]
         log(
@@ -151,6 +170,11 @@ def measure_model(name, args, work_dir):
         )
     sizes = {kind: result.size_bytes for kind, result in exports.items()}
     latency_ratios = {t: v["int8"]["median_ms"] / v["fp32"]["median_ms"] for t, v in latency.items()}
+    baseline_ratios = (
+        None
+        if baseline_int8 is None
+        else {t: v["int8"]["median_ms"] / v["baseline_int8"]["median_ms"] for t, v in latency.items()}
+    )
     has_target = entry.family in LATENCY_TARGET_FAMILIES
     return {
         "model": name,
@@ -163,6 +187,7 @@ def measure_model(name, args, work_dir):
         "int8_fully_integer": exports["int8"].summary.fully_integer,
         "latency": latency,
         "latency_ratio": latency_ratios,
+        "int8_vs_baseline_int8": baseline_ratios,
         "latency_target": LATENCY_TARGET if has_target else None,
         "latency_meets_target": {t: r <= LATENCY_TARGET for t, r in latency_ratios.items()} if has_target else None,
         "export_s": export_s,
@@ -211,7 +236,28 @@ def render_markdown(report):
                     f"{row['latency_ratio'][threads]:.2f}",
                 ]
             )
-    lines += [markdown_table(header, rows), "", "## Size and targets", ""]
+    lines += [markdown_table(header, rows), ""]
+    if settings.get("baseline"):
+        baseline = settings["baseline"]
+        header = ["Model", "Threads", "INT8 median (ms)", f"{baseline} INT8 median (ms)", f"INT8 / {baseline} INT8"]
+        rows = [
+            [
+                row["model"],
+                threads,
+                f"{measured['int8']['median_ms']:.2f}",
+                f"{measured['baseline_int8']['median_ms']:.2f}",
+                f"{row['int8_vs_baseline_int8'][threads]:.2f}",
+            ]
+            for row in report["models"]
+            for threads, measured in row["latency"].items()
+        ]
+        lines += [
+            f"## INT8 against {baseline} INT8 (timed in the same interleaved loop)",
+            "",
+            markdown_table(header, rows),
+            "",
+        ]
+    lines += ["## Size and targets", ""]
     threads = settings["threads"]
     header = [
         "Model",
@@ -271,7 +317,10 @@ def main(argv=None):
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-tflite-") as work_dir:
-        rows = [measure_model(name, args, Path(work_dir)) for name in args.models]
+        baseline_int8 = None
+        if args.baseline is not None:
+            baseline_int8 = export_pair(args.baseline, args, Path(work_dir))[0]["int8"]
+        rows = [measure_model(name, args, Path(work_dir), baseline_int8) for name in args.models]
     report = {
         "environment": env,
         "litert": _litert_version(),
@@ -281,6 +330,7 @@ def main(argv=None):
             "threads": args.threads,
             "representative_samples": args.representative_samples,
             "representative_data": "lightnets_digits",
+            "baseline": args.baseline,
             "latency_target": LATENCY_TARGET,
             "latency_target_families": list(LATENCY_TARGET_FAMILIES),
             "size_target": SIZE_TARGET,

@@ -25,7 +25,7 @@ from keras_lightnets.data import BUNDLED_DATASET, dataset_info
 from keras_lightnets.deploy.export import ExportResult, _check_output_path, export_tflite
 from keras_lightnets.deploy.metadata import ImageClassifierMetadata
 from keras_lightnets.deploy.preprocessing import UNIT_RANGE_METADATA, with_input_normalization
-from keras_lightnets.models.describe import has_input_normalization, model_family
+from keras_lightnets.models.describe import has_input_normalization, input_pixel_max, model_family
 from keras_lightnets.models.variant import IMAGENET_MEAN, IMAGENET_STD
 from keras_lightnets.registry import get_entry, list_models
 from keras_lightnets.reparameterize import fusable_blocks
@@ -55,6 +55,10 @@ def classifier_metadata(model, labels, *, version=None, description=None):
     """The :class:`ImageClassifierMetadata` of a model made by :func:`with_input_normalization`."""
     name = model.name
     family = model_family(model) or "custom"
+    # The app feeds (pixel - mean) / std: pixel / 255 for most models, the raw pixel for one
+    # that takes 0-255 itself (EfficientNet built with include_preprocessing=True).
+    pixel_max = input_pixel_max(model) or 1.0
+    pixels = "RGB pixels / 255" if pixel_max == 1.0 else f"RGB pixels in [0, {pixel_max:g}]"
     return ImageClassifierMetadata(
         name=name,
         version=version or f"keras_lightnets {_package_version()}",
@@ -62,9 +66,10 @@ def classifier_metadata(model, labels, *, version=None, description=None):
         description=description
         or (
             f"{name} image classifier ({family}) "
-            f"exported by keras_lightnets; input: RGB pixels / 255, output: class probabilities"
+            f"exported by keras_lightnets; input: {pixels}, output: class probabilities"
         ),
-        **UNIT_RANGE_METADATA,
+        mean=UNIT_RANGE_METADATA["mean"],
+        std=(UNIT_RANGE_METADATA["std"][0] / pixel_max,),
     )
 
 
@@ -76,7 +81,8 @@ def imagenet_labels():
 
 
 def load_deployable(model_or_path):
-    """``(float model taking pixel / 255 with a softmax, run_info)`` from a model, ``.keras`` file or run folder.
+    """``(float model that normalizes inside, with a softmax, run_info)`` from a model, ``.keras`` file or run
+    folder: it takes ``pixel / 255``, or raw pixels when it was built so (see :func:`input_pixel_max`).
 
     A registered model name that is not a path builds that model with random weights at its
     reference input size and 1000 ImageNet classes (keras_lightnets ships no pretrained
@@ -88,7 +94,7 @@ def load_deployable(model_or_path):
         run_info = {"model": entry.name, "untrained": True}
     else:
         model, run_info, _ = load_for_evaluation(model_or_path)
-    if has_input_normalization(model):  # built with include_preprocessing=True: it takes pixel / 255 already
+    if has_input_normalization(model):  # built with include_preprocessing=True: it normalizes itself
         if outputs_probabilities(model):
             return model, run_info or {}
         probabilities = keras.layers.Softmax(name="probabilities")(model.output)

@@ -129,6 +129,7 @@ class TwinModelCard(tf_keras.layers.Layer):
         "crop_pct",
         "interpolation",
         "features",
+        "pixel_max",
     )
 
     def __init__(
@@ -142,6 +143,7 @@ class TwinModelCard(tf_keras.layers.Layer):
         crop_pct=None,
         interpolation=None,
         features=None,
+        pixel_max=None,
         **kwargs,
     ):
         kwargs.setdefault("name", "model_card")
@@ -149,7 +151,7 @@ class TwinModelCard(tf_keras.layers.Layer):
         card = dict(
             zip(
                 self._CARD_KEYS,
-                (family, variant, architecture, mean, std, input_size, crop_pct, interpolation, features),
+                (family, variant, architecture, mean, std, input_size, crop_pct, interpolation, features, pixel_max),
                 strict=True,
             )
         )
@@ -165,6 +167,7 @@ class TwinModelCard(tf_keras.layers.Layer):
     crop_pct = _card_field("crop_pct")
     interpolation = _card_field("interpolation")
     features = _card_field("features")
+    pixel_max = _card_field("pixel_max")
 
     def call(self, inputs):
         return inputs

@@ -24,6 +24,7 @@ def inverted_residual(
     bn_epsilon=1e-3,
     bn_momentum=0.999,
     padding="same",
+    kernel_initializer="glorot_uniform",
     name,
 ):
     """Expand 1x1 → depthwise kxk → [SE] → project 1x1 (linear) → [+ shortcut].
@@ -46,17 +47,19 @@ def inverted_residual(
             adding it to the first input-many channels (ReXNet); ``None`` never.
         drop_path_rate: stochastic depth on the residual branch (only where a
             shortcut exists).
+        kernel_initializer: of the three convolutions (keras.applications' EfficientNet
+            draws them fan-out truncated normal; Keras's default otherwise).
 
     Layers: ``{name}_expand_*``, ``{name}_dw_*``, ``{name}_se*``, ``{name}_project_*``,
     ``{name}_drop_path``, ``{name}_add``.
     """
     if residual not in ("full", "partial", None):
         raise ValueError(f"residual must be 'full', 'partial' or None, got {residual!r}")
-    norm = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+    conv_args = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, kernel_initializer=kernel_initializer)
     shortcut = x
     in_channels = x.shape[-1]
     if expanded is not None and expanded != in_channels:
-        x = conv_bn_act(x, expanded, 1, activation=activation, padding="valid", name=f"{name}_expand", **norm)
+        x = conv_bn_act(x, expanded, 1, activation=activation, padding="valid", name=f"{name}_expand", **conv_args)
     x = conv_bn_act(
         x,
         None,
@@ -66,13 +69,13 @@ def inverted_residual(
         activation=None if dw_activation_after_se else dw_activation,
         padding=padding,
         name=f"{name}_dw",
-        **norm,
+        **conv_args,
     )
     if se is not None:
         x = se(x, name=f"{name}_se")
     if dw_activation_after_se:
         x = activation_layer(dw_activation, name=f"{name}_dw_act")(x)
-    x = conv_bn_act(x, filters, 1, activation=None, padding="valid", name=f"{name}_project", **norm)
+    x = conv_bn_act(x, filters, 1, activation=None, padding="valid", name=f"{name}_project", **conv_args)
 
     has_shortcut = strides == 1 and (
         (residual == "full" and in_channels == filters) or (residual == "partial" and in_channels <= filters)

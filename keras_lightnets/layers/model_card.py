@@ -33,6 +33,9 @@ class ModelCard(keras.layers.Layer):
         crop_pct, interpolation: the evaluation resize (``size / crop_pct``, then a centre crop).
         features: ``[[stride, layer name], ...]``: the last feature map at each stride, so the
             feature pyramid can be read out of any built model (``features_only`` uses the same).
+        pixel_max: set when the model normalizes inside: the brightest pixel value it takes,
+            1.0 (``pixel / 255``, this package's convention) or 255.0 (raw pixels, as
+            keras.applications' EfficientNet takes them).
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class ModelCard(keras.layers.Layer):
         crop_pct=None,
         interpolation=None,
         features=None,
+        pixel_max=None,
         **kwargs,
     ):
         kwargs.setdefault("name", MODEL_CARD_LAYER)
@@ -59,6 +63,7 @@ class ModelCard(keras.layers.Layer):
         self.crop_pct = None if crop_pct is None else float(crop_pct)
         self.interpolation = interpolation
         self.features = None if features is None else [[int(stride), str(name)] for stride, name in features]
+        self.pixel_max = None if pixel_max is None else float(pixel_max)
 
     def call(self, inputs):
         return inputs
@@ -78,6 +83,7 @@ class ModelCard(keras.layers.Layer):
             "crop_pct": self.crop_pct,
             "interpolation": self.interpolation,
             "features": self.features,
+            "pixel_max": self.pixel_max,
         }
 
 

@@ -12,13 +12,23 @@ from keras_lightnets.layers.model_card import find_model_card
 from keras_lightnets.models.scaffold import INPUT_NORMALIZATION_LAYER
 from keras_lightnets.models.variant import Preprocessing
 
-__all__ = ["has_input_normalization", "model_family", "model_identity", "model_preprocessing"]
+__all__ = ["has_input_normalization", "input_pixel_max", "model_family", "model_identity", "model_preprocessing"]
 
 
 def has_input_normalization(model):
-    """Whether ``model`` takes ``pixel / 255`` and normalizes it through an ``input_normalization`` layer."""
+    """Whether ``model`` normalizes its pixels itself through an ``input_normalization`` layer."""
     names = {getattr(layer, "layer", layer).name for layer in model.layers} | {layer.name for layer in model.layers}
     return INPUT_NORMALIZATION_LAYER in names or f"quant_{INPUT_NORMALIZATION_LAYER}" in names
+
+
+def input_pixel_max(model):
+    """The brightest pixel value a model that normalizes inside takes: 1.0 (``pixel / 255``, the
+    deploy wrapper and most families) or 255.0 (raw pixels: EfficientNet built with
+    ``include_preprocessing=True``); ``None`` for a model that does not normalize inside."""
+    if not has_input_normalization(model):
+        return None
+    card = find_model_card(model)
+    return float(getattr(card, "pixel_max", None) or 1.0)
 
 
 def model_family(model):
@@ -38,8 +48,8 @@ def model_identity(model):
 def model_preprocessing(model):
     """The :class:`Preprocessing` that feeds ``model``, or ``None`` when it records none.
 
-    A model that normalizes inside takes ``pixel / 255``: mean 0 and std 1, with the
-    recorded resize settings.
+    A model that normalizes inside takes ``pixel / 255`` (mean 0 and std 1) or raw pixels
+    (mean 0 and std 1/255), with the recorded resize settings.
     """
     card = find_model_card(model)
     preprocessing = None
@@ -54,6 +64,6 @@ def model_preprocessing(model):
     if has_input_normalization(model):
         channels = model.input_shape[-1]
         preprocessing = dataclasses.replace(
-            preprocessing or Preprocessing(), mean=(0.0,) * channels, std=(1.0,) * channels
+            preprocessing or Preprocessing(), mean=(0.0,) * channels, std=(1.0 / input_pixel_max(model),) * channels
         )
     return preprocessing

@@ -86,12 +86,14 @@ class FeatureTracker:
         return x
 
 
-def dense_head(x, *, classes, classifier_activation, dropout_rate):
+def dense_head(x, *, classes, classifier_activation, dropout_rate, kernel_initializer="glorot_uniform"):
     """GAP → Dropout → Dense: the classifier of most families."""
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="dropout")(x)
-    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    return layers.Dense(
+        classes, activation=classifier_activation, kernel_initializer=kernel_initializer, name="predictions"
+    )(x)
 
 
 # ----------------------------------------------------------------------------------------
@@ -214,12 +216,13 @@ def _add_input_normalization(x):
     return layers.DepthwiseConv2D(1, use_bias=True, trainable=False, name=INPUT_NORMALIZATION_LAYER)(x)
 
 
-def _set_input_normalization(model, mean, std):
+def _set_input_normalization(model, mean, std, pixel_max):
+    """``(x / pixel_max - mean) / std`` as the frozen depthwise 1x1 conv's kernel and bias."""
     channels = model.get_layer(INPUT_NORMALIZATION_LAYER).input.shape[-1]
     mean = np.resize(np.asarray(mean, np.float32), channels)
     std = np.resize(np.asarray(std, np.float32), channels)
     model.get_layer(INPUT_NORMALIZATION_LAYER).set_weights(
-        [(1.0 / std).reshape(1, 1, channels, 1).astype(np.float32), (-mean / std).astype(np.float32)]
+        [(1.0 / (std * pixel_max)).reshape(1, 1, channels, 1).astype(np.float32), (-mean / std).astype(np.float32)]
     )
 
 
@@ -313,6 +316,7 @@ def build_model(
         input_size=preprocessing.input_size,
         crop_pct=preprocessing.crop_pct,
         interpolation=preprocessing.interpolation,
+        pixel_max=preprocessing.pixel_max if include_preprocessing else None,
     )
     x = card(x)
     x, features = body(x)
@@ -338,7 +342,7 @@ def build_model(
     if weights_path is not None:
         _load_weights(model, full, weights_path)
     if include_preprocessing:
-        _set_input_normalization(model, preprocessing.mean, preprocessing.std)
+        _set_input_normalization(model, preprocessing.mean, preprocessing.std, preprocessing.pixel_max)
     return model
 
 

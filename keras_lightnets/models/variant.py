@@ -56,13 +56,19 @@ class Reference:
 @dataclass(frozen=True)
 class Preprocessing:
     """How inputs must be prepared: pixels in [0, 1], then ``(x - mean) / std``; the
-    evaluation resize/crop (``crop_pct``, ``interpolation``) and the default input size."""
+    evaluation resize/crop (``crop_pct``, ``interpolation``) and the default input size.
+
+    ``pixel_max`` is what a model built with ``include_preprocessing=True`` takes as its
+    brightest pixel: 1.0 (``pixel / 255``, this package's convention) or 255.0 (raw pixels,
+    the convention of keras.applications' EfficientNet, which this package's EfficientNet keeps).
+    """
 
     input_size: tuple = (224, 224, 3)
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
+    pixel_max: float = 1.0
 
 
 IMAGENET_PREPROCESSING = Preprocessing()

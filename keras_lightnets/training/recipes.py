@@ -122,7 +122,55 @@ def effective_weight_decay(recipe):
     return recipe.weight_decay
 
 
+# EfficientNet and MnasNet share the TPU recipe of tensorflow/tpu (RMSprop at 0.016 per 256 images,
+# scaled linearly: 0.256 at the papers' batch of 4096).
+_TPU_RMSPROP = {
+    "optimizer": "rmsprop",
+    "rho": 0.9,
+    "momentum": 0.9,
+    "epsilon": 1e-3,
+    "learning_rate": 0.256,
+    "batch_size": 4096,
+    "epochs": 350,
+    "weight_decay": 1e-5,
+    "weight_decay_mode": "l2",
+    "schedule": "exponential",
+    "decay_rate": 0.97,
+    "decay_epochs": 2.4,
+    "label_smoothing": 0.1,
+    "ema": 0.9999,
+}
+_TPU_NOTES = (
+    "The TPU reference warms up linearly for 5 epochs; our exponential schedule has none (warm-up is "
+    "cosine-only). TF1 RMSprop starts its squared-gradient average at 1, Keras at 0."
+)
+
 _PAPER = {
+    "efficientnet": Recipe(
+        family="efficientnet",
+        name="paper",
+        source=(
+            "EfficientNet paper (Tan & Le 2019), section 5.2: RMSprop decay 0.9 momentum 0.9, BN momentum 0.99, "
+            "weight decay 1e-5, initial lr 0.256 decayed 0.97 every 2.4 epochs, SiLU, AutoAugment, stochastic "
+            "depth survival 0.8, dropout 0.2 (B0) to 0.5 (B7); tensorflow/tpu efficientnet main.py and utils.py: "
+            "0.016 per 256 images, 350 epochs, label smoothing 0.1, moving average 0.9999, RMSprop epsilon 1e-3"
+        ),
+        notes=_TPU_NOTES + " AutoAugment is not reproduced (randaugment stays off); dropout is the variant's.",
+        **_TPU_RMSPROP,
+    ),
+    "mnasnet": Recipe(
+        family="mnasnet",
+        name="paper",
+        source=(
+            "MnasNet paper (Tan et al. 2019), section 4: RMSprop decay 0.9 momentum 0.9, BN momentum 0.99, "
+            "weight decay 1e-5, dropout 0.2, lr 0 -> 0.256 over 5 epochs then decayed 0.97 every 2.4 epochs, "
+            "batch 4K, Inception preprocessing at 224; tensorflow/tpu mnasnet_main.py: 350 epochs, label "
+            "smoothing 0.1, moving average 0.9999, RMSprop epsilon 1e-3"
+        ),
+        notes=_TPU_NOTES,
+        dropout_rate=0.2,
+        **_TPU_RMSPROP,
+    ),
     "rexnet": Recipe(
         family="rexnet",
         name="paper",

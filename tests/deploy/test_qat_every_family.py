@@ -18,8 +18,9 @@ from keras_lightnets.deploy import (
 INTEGER_TYPES = {"int8", "int32"}
 
 
-# ParNet's ImageNet layout (five stride-2 blocks, average-pool branches) besides its CIFAR representative.
-@pytest.mark.parametrize("name", sorted({*FAMILY_VARIANTS, "parnet_s"}))
+# ParNet's ImageNet layout (five stride-2 blocks, average-pool branches) besides its CIFAR representative;
+# EfficientNet-B0 (SE with SiLU, sigmoid gates) besides EfficientNet-Lite0 (ReLU6, no SE).
+@pytest.mark.parametrize("name", sorted({*FAMILY_VARIANTS, "parnet_s", "efficientnet_b0"}))
 def test_qat_to_int8_tflite(name, tmp_path):
     model = kl.create_model(name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, classifier_activation=None)
     if kl.get_entry(name).reference.deploy_params is not None:

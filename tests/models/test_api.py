@@ -41,6 +41,9 @@ FAMILIES = {
     ),
     "parnet": (kl.ParNet, {"planes": (16, 32, 64), "last_width": 128}, {2: 16, 4: 16, 8: 32, 16: 64, 32: 128}),
     "parnet_cifar": (kl.ParNet, {"planes": (16, 32, 64), "last_width": 48, "layout": "cifar"}, {1: 16, 2: 32, 4: 48}),
+    "efficientnet": (kl.EfficientNet, {"coefficient": "b0"}, {2: 16, 4: 24, 8: 40, 16: 112, 32: 320}),
+    "efficientnet_lite": (kl.EfficientNet, {"coefficient": "lite0"}, {2: 16, 4: 24, 8: 40, 16: 112, 32: 320}),
+    "mnasnet": (kl.MnasNet, {"alpha": 0.5, "version": "a1"}, {2: 8, 4: 16, 8: 24, 16: 56, 32: 160}),
 }
 # Channels of the last feature map (what include_top=False returns).
 LAST_CHANNELS = {
@@ -56,6 +59,9 @@ LAST_CHANNELS = {
     "repvgg": 256,
     "parnet": 128,
     "parnet_cifar": 48,
+    "efficientnet": 1280,
+    "efficientnet_lite": 1280,
+    "mnasnet": 1280,
 }
 SHAPE = (96, 128, 3)  # non-square, small enough to be fast
 # One registered variant per family, found through the registry: a new family is in every check below.
@@ -219,15 +225,20 @@ def test_features_only_outputs_are_the_model_card_taps(name, rng):
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
-def test_include_preprocessing_takes_pixels_in_unit_range(name, tmp_path, rng):
+def test_include_preprocessing_takes_pixels_in_its_range(name, tmp_path, rng):
+    # pixel / 255 for every family but EfficientNet, which takes raw 0-255 pixels (pixel_max 255)
+    # as keras.applications' does.
     preprocessing = kl.get_entry(name).preprocessing
+    pixel_max = preprocessing.pixel_max
     inside = kl.create_model(name, include_preprocessing=True, input_shape=(64, 64, 3), classes=5)
     plain = kl.create_model(name, input_shape=(64, 64, 3), classes=5)
     for layer in plain.layers:
         if layer.weights:
             layer.set_weights(inside.get_layer(layer.name).get_weights())
-    pixels = rng.random((2, 64, 64, 3), dtype=np.float32)
-    normalized = (pixels - np.array(preprocessing.mean, np.float32)) / np.array(preprocessing.std, np.float32)
+    pixels = rng.random((2, 64, 64, 3), dtype=np.float32) * np.float32(pixel_max)
+    normalized = (pixels / np.float32(pixel_max) - np.array(preprocessing.mean, np.float32)) / np.array(
+        preprocessing.std, np.float32
+    )
     expected = infer(plain, normalized)
     np.testing.assert_allclose(infer(inside, pixels), expected, rtol=1e-4, atol=1e-5)
     # the normalization is frozen and travels in the .keras file
@@ -235,7 +246,9 @@ def test_include_preprocessing_takes_pixels_in_unit_range(name, tmp_path, rng):
     inside.save(tmp_path / "inside.keras")
     restored = keras.models.load_model(tmp_path / "inside.keras")
     np.testing.assert_allclose(infer(restored, pixels), expected, rtol=1e-4, atol=1e-5)
-    assert kl.model_preprocessing(restored).mean == (0.0, 0.0, 0.0)  # it takes pixel / 255
+    # what the pipeline feeds it, read back from the file: (pixel / 255 - 0) / (1 / pixel_max)
+    assert kl.model_preprocessing(restored).mean == (0.0, 0.0, 0.0)
+    assert kl.model_preprocessing(restored).std == pytest.approx((1.0 / pixel_max,) * 3)
 
 
 def test_classifier_weights_load_into_features_only_and_headless_models(tmp_path, rng):

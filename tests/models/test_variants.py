@@ -30,6 +30,10 @@ def test_registry_covers_the_issue_variants():
         + ["squeezenet1_0", "squeezenet1_1", "squeezenet1_0_simple_bypass", "squeezenet1_0_complex_bypass"]
         + [f"mobilenetv1_{a}" for a in ("025", "050", "075", "100")]
         + [f"mobilenetv2_{a}" for a in ("035", "050", "075", "100", "130", "140")]
+        + [f"efficientnet_b{i}" for i in range(8)]
+        + [f"efficientnet_lite{i}" for i in range(5)]
+        + [f"mnasnet_b1_{a}" for a in ("050", "075", "100", "130", "140")]
+        + [f"mnasnet_a1_{a}" for a in ("035", "050", "075", "100", "140")]
     )
     assert set(expected) <= set(ALL_MODELS)
 

@@ -53,6 +53,18 @@ from keras_lightnets.training.recipes import (
              "epochs": 100, "weight_decay": 5e-5, "schedule": "cosine", "warmup_epochs": 5.0, "label_smoothing": 0.0},
         ),
         (
+            "efficientnet",
+            {"optimizer": "rmsprop", "rho": 0.9, "momentum": 0.9, "epsilon": 1e-3, "learning_rate": 0.256,
+             "batch_size": 4096, "weight_decay": 1e-5, "schedule": "exponential", "decay_rate": 0.97,
+             "decay_epochs": 2.4, "label_smoothing": 0.1, "ema": 0.9999, "epochs": 350},
+        ),
+        (
+            "mnasnet",
+            {"optimizer": "rmsprop", "rho": 0.9, "momentum": 0.9, "learning_rate": 0.256, "batch_size": 4096,
+             "weight_decay": 1e-5, "schedule": "exponential", "decay_rate": 0.97, "decay_epochs": 2.4,
+             "dropout_rate": 0.2, "label_smoothing": 0.1},
+        ),
+        (
             "parnet",
             {"optimizer": "sgd", "nesterov": True, "momentum": 0.9, "learning_rate": 0.001, "batch_size": 1024,
              "epochs": 120, "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 0.0, "label_smoothing": 0.1,

@@ -1,0 +1,312 @@
+"""EfficientNet B0-B7 (Tan & Le, ICML 2019, arXiv 1905.11946) and EfficientNet-Lite0-4.
+
+References: keras.applications ``EfficientNetB0`` ... ``B7`` (TF "same" padding, BN epsilon
+1e-3, SE hidden width from the block *input*, SiLU inside the SE, drop-connect rising
+linearly over the blocks), identical to timm's ``tf_efficientnet_b*``; EfficientNet-Lite is
+tensorflow/tpu ``efficientnet/lite`` = timm ``tf_efficientnet_lite*``: no SE, ReLU6, the stem
+(32) and the head (1280) not scaled, the first and last stage not repeated more.
+
+Compound scaling is data (:data:`COEFFICIENTS`): a coefficient name gives the width and depth
+multipliers, the input resolution and the classifier dropout, and ``width_coefficient`` /
+``depth_coefficient`` build an unpublished point of the same line (``EfficientNet("b0",
+width_coefficient=1.05)``).
+"""
+
+import math
+from functools import partial
+
+from keras_lightnets.checks import check_choice, check_positive, check_rate
+from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
+from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.variant import (
+    INCEPTION_MEAN,
+    INCEPTION_STD,
+    Family,
+    Preprocessing,
+    Reference,
+    Variant,
+)
+
+# The B0 baseline found by the architecture search (Table 1 of the paper): (kernel, repeats,
+# output channels, expansion, first stride); every block has SE with ratio 0.25 (B only).
+BLOCKS = [
+    (3, 1, 16, 1, 1),
+    (3, 2, 24, 6, 2),
+    (5, 2, 40, 6, 2),
+    (3, 3, 80, 6, 2),
+    (5, 3, 112, 6, 1),
+    (5, 4, 192, 6, 2),
+    (3, 1, 320, 6, 1),
+]
+STEM_FILTERS = 32
+HEAD_FILTERS = 1280
+SE_RATIO = 0.25
+
+
+# Compound scaling: name -> (width multiplier, depth multiplier, resolution, dropout), from
+# tensorflow/tpu efficientnet_builder.py and lite/efficientnet_lite_builder.py.
+COEFFICIENTS = {
+    "b0": (1.0, 1.0, 224, 0.2),
+    "b1": (1.0, 1.1, 240, 0.2),
+    "b2": (1.1, 1.2, 260, 0.3),
+    "b3": (1.2, 1.4, 300, 0.3),
+    "b4": (1.4, 1.8, 380, 0.4),
+    "b5": (1.6, 2.2, 456, 0.4),
+    "b6": (1.8, 2.6, 528, 0.5),
+    "b7": (2.0, 3.1, 600, 0.5),
+    "lite0": (1.0, 1.0, 224, 0.2),
+    "lite1": (1.0, 1.1, 240, 0.2),
+    "lite2": (1.1, 1.2, 260, 0.3),
+    "lite3": (1.2, 1.4, 280, 0.3),
+    "lite4": (1.4, 1.8, 300, 0.3),
+}
+
+# keras.applications' initializers (fan-out, as the TF reference): the training recipe depends on them.
+CONV_KERNEL_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"},
+}
+DENSE_KERNEL_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"},
+}
+
+
+def round_filters(filters, width_coefficient, divisor=8):
+    """Channels scaled by the width coefficient, to a multiple of ``divisor``, never more than 10 % down."""
+    filters *= width_coefficient
+    rounded = max(divisor, int(filters + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * filters:
+        rounded += divisor
+    return int(rounded)
+
+
+def round_repeats(repeats, depth_coefficient):
+    """Blocks per stage scaled by the depth coefficient, rounded up (B1 at 1.1: 1 -> 2, 2 -> 3)."""
+    return int(math.ceil(depth_coefficient * repeats))
+
+
+def is_lite(coefficient):
+    return coefficient.startswith("lite")
+
+
+def stage_plan(width_coefficient, depth_coefficient, lite=False):
+    """``[(kernel, repeats, channels, expansion, stride), ...]`` after compound scaling.
+
+    Lite keeps the first and the last stage at one block (tensorflow/tpu lite builder), so
+    depth goes where it pays and the head stays cheap.
+    """
+    plan = []
+    for index, (kernel, repeats, channels, expansion, stride) in enumerate(BLOCKS):
+        fixed = lite and index in (0, len(BLOCKS) - 1)
+        plan.append(
+            (
+                kernel,
+                repeats if fixed else round_repeats(repeats, depth_coefficient),
+                round_filters(channels, width_coefficient),
+                expansion,
+                stride,
+            )
+        )
+    return plan
+
+
+def _block_name(stage, repeat):
+    # keras.applications' names: block1a, block2a, block2b, ... (B7's longest stage reaches "m").
+    return f"block{stage + 1}{chr(ord('a') + repeat)}"
+
+
+def _body(x, *, width_coefficient, depth_coefficient, lite, drop_connect_rate):
+    activation = "relu6" if lite else "silu"
+    conv_args = {"bn_epsilon": 1e-3, "bn_momentum": 0.99, "kernel_initializer": CONV_KERNEL_INITIALIZER}
+    tracker = FeatureTracker()
+    stem = STEM_FILTERS if lite else round_filters(STEM_FILTERS, width_coefficient)
+    x = conv_bn_act(x, stem, 3, 2, activation=activation, padding="same", name="stem", **conv_args)
+    tracker.add(x, 2)
+    plan = stage_plan(width_coefficient, depth_coefficient, lite)
+    num_blocks = sum(repeats for _, repeats, _, _, _ in plan)
+    index = 0
+    for stage, (kernel, repeats, channels, expansion, first_stride) in enumerate(plan):
+        for repeat in range(repeats):
+            stride = first_stride if repeat == 0 else 1
+            in_channels = x.shape[-1]
+            # The SE's hidden width comes from the block *input*, not the expanded width.
+            se = (
+                None
+                if lite
+                else partial(
+                    squeeze_excite,
+                    hidden=max(1, int(in_channels * SE_RATIO)),
+                    activation="silu",
+                    kernel_initializer=CONV_KERNEL_INITIALIZER,
+                )
+            )
+            x = inverted_residual(
+                x,
+                channels,
+                stride,
+                expanded=in_channels * expansion,
+                kernel_size=kernel,
+                activation=activation,
+                dw_activation=activation,
+                se=se,
+                residual="full",
+                # keras.applications: rate * b / blocks, b counted from 0 over all blocks.
+                drop_path_rate=drop_connect_rate * index / num_blocks,
+                padding="same",
+                name=_block_name(stage, repeat),
+                **conv_args,
+            )
+            tracker.add(x, stride)
+            index += 1
+    head = HEAD_FILTERS if lite else round_filters(HEAD_FILTERS, width_coefficient)
+    x = conv_bn_act(x, head, 1, activation=activation, padding="valid", name="top", **conv_args)
+    return x, tracker.maps
+
+
+def EfficientNet(
+    coefficient="b0",
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    width_coefficient=None,
+    depth_coefficient=None,
+    dropout_rate=None,
+    drop_connect_rate=0.2,
+    features_only=False,
+    include_preprocessing=False,
+):
+    """EfficientNet ``"b0"`` ... ``"b7"`` or EfficientNet-Lite ``"lite0"`` ... ``"lite4"``.
+
+    Args:
+        coefficient: a name in :data:`COEFFICIENTS`: its width and depth multipliers, default
+            input size and dropout. ``"lite*"`` names build the Lite line (no SE, ReLU6, stem
+            and head not scaled).
+        width_coefficient, depth_coefficient: override the name's multipliers, for a point of
+            the scaling line nobody published (``None``: the name's).
+        dropout_rate: before the classifier; ``None``: the name's (0.2 for B0 ... 0.5 for B7).
+        drop_connect_rate: stochastic depth of the last block; block ``b`` of ``n`` drops its
+            residual branch with ``rate * b / n`` (keras.applications' schedule).
+        include_preprocessing: the model takes raw RGB pixels in [0, 255] and normalizes them
+            itself, as keras.applications' EfficientNet does; otherwise it takes
+            ``(pixel / 255 - mean) / std`` with the variant's mean and std.
+        features_only: the last feature map at each stride, outputs ``"stride2"`` ... ``"stride32"``.
+
+    Inputs must be at least 32 pixels on each side (five stride-2 stages).
+    """
+    check_choice(coefficient, "coefficient", tuple(COEFFICIENTS))
+    named_width, named_depth, _, named_dropout = COEFFICIENTS[coefficient]
+    if width_coefficient is not None:
+        check_positive(width_coefficient, "width_coefficient")
+    if depth_coefficient is not None:
+        check_positive(depth_coefficient, "depth_coefficient")
+    dropout_rate = named_dropout if dropout_rate is None else dropout_rate
+    check_rate(dropout_rate, "dropout_rate")
+    check_rate(drop_connect_rate, "drop_connect_rate")
+    width = named_width if width_coefficient is None else width_coefficient
+    depth = named_depth if depth_coefficient is None else depth_coefficient
+    # A coefficient equal to the name's is the named model: recorded as None so it matches its variant.
+    architecture = {
+        "coefficient": coefficient,
+        "width_coefficient": None if width == named_width else width,
+        "depth_coefficient": None if depth == named_depth else depth,
+    }
+    return build_model(
+        FAMILY,
+        architecture=architecture,
+        body=partial(
+            _body,
+            width_coefficient=width,
+            depth_coefficient=depth,
+            lite=is_lite(coefficient),
+            drop_connect_rate=drop_connect_rate,
+        ),
+        head=partial(dense_head, dropout_rate=dropout_rate, kernel_initializer=DENSE_KERNEL_INITIALIZER),
+        default_name=f"efficientnet_{coefficient}",
+        **application_args(locals()),
+    )
+
+
+# --- weight porting --------------------------------------------------------------------
+# timm tf_efficientnet_b* / tf_efficientnet_lite*: blocks.<stage>.<repeat>. Stage 0 holds
+# DepthwiseSeparable blocks (conv_dw/bn1, SE, conv_pw/bn2: no expansion), the other stages
+# InvertedResidual blocks (conv_pw/bn1 expand, conv_dw/bn2, SE, conv_pwl/bn3 project).
+def _timm_block(template):
+    return lambda m: template.format(block=_block_name(int(m[1]), int(m[2])))
+
+
+TIMM_KEY_MAP = (
+    (r"conv_stem", "stem_conv"),
+    (r"bn1", "stem_bn"),
+    (r"conv_head", "top_conv"),
+    (r"bn2", "top_bn"),
+    (r"classifier", "predictions"),
+    (r"blocks\.(0)\.(\d+)\.conv_dw", _timm_block("{block}_dw_conv")),
+    (r"blocks\.(0)\.(\d+)\.bn1", _timm_block("{block}_dw_bn")),
+    (r"blocks\.(0)\.(\d+)\.conv_pw", _timm_block("{block}_project_conv")),
+    (r"blocks\.(0)\.(\d+)\.bn2", _timm_block("{block}_project_bn")),
+    (r"blocks\.(\d+)\.(\d+)\.conv_pw", _timm_block("{block}_expand_conv")),
+    (r"blocks\.(\d+)\.(\d+)\.bn1", _timm_block("{block}_expand_bn")),
+    (r"blocks\.(\d+)\.(\d+)\.conv_dw", _timm_block("{block}_dw_conv")),
+    (r"blocks\.(\d+)\.(\d+)\.bn2", _timm_block("{block}_dw_bn")),
+    (r"blocks\.(\d+)\.(\d+)\.conv_pwl", _timm_block("{block}_project_conv")),
+    (r"blocks\.(\d+)\.(\d+)\.bn3", _timm_block("{block}_project_bn")),
+    (r"blocks\.(\d+)\.(\d+)\.se\.conv_reduce", _timm_block("{block}_se_reduce")),
+    (r"blocks\.(\d+)\.(\d+)\.se\.conv_expand", _timm_block("{block}_se_expand")),
+)
+
+
+def _preprocessing(coefficient, crop_pct, interpolation="bicubic"):
+    """timm's evaluation settings for the tf_ ports; Lite normalizes to [-1, 1] (TF's 127.5 / 128)."""
+    size = COEFFICIENTS[coefficient][2]
+    lite = {"mean": INCEPTION_MEAN, "std": INCEPTION_STD} if is_lite(coefficient) else {}
+    return Preprocessing(
+        input_size=(size, size, 3), crop_pct=crop_pct, interpolation=interpolation, pixel_max=255.0, **lite
+    )
+
+
+def _variant(coefficient, params, macs_m, top1, crop_pct, *, compared=False, interpolation="bicubic"):
+    lite = is_lite(coefficient)
+    source = "tensorflow/tpu efficientnet/lite; timm" if lite else "keras.applications EfficientNet; timm"
+    return Variant(
+        f"efficientnet_{coefficient}",
+        {"coefficient": coefficient},
+        Reference(params, macs_m, top1, source, input_size=(COEFFICIENTS[coefficient][2],) * 2 + (3,)),
+        equals=f"timm:tf_efficientnet_{coefficient}",
+        preprocessing=_preprocessing(coefficient, crop_pct, interpolation),
+        key_map=TIMM_KEY_MAP,
+        compared=compared,
+    )
+
+
+# B: parameters = keras.applications EfficientNetB0-B7 (tested), top-1 torchvision's; Lite:
+# parameters = timm tf_efficientnet_lite*, MACs measured here at the TF sizes (timm evaluates
+# Lite3 at 300 and Lite4 at 380), top-1 tensorflow/tpu lite README. Compared against
+# timm: B0 and B3 (SE, rounding at width 1.2), Lite0 and Lite2 (the Lite code path, width 1.1).
+FAMILY = Family(
+    name="efficientnet",
+    constructor=EfficientNet,
+    architecture_args=("coefficient", "width_coefficient", "depth_coefficient"),
+    preprocessing=_preprocessing("b0", 0.875),
+    variants=(
+        _variant("b0", 5_288_548, 385.8, 77.692, 0.875, compared=True),
+        _variant("b1", 7_794_184, 686.8, 78.642, 0.882),
+        _variant("b2", 9_109_994, 993.6, 80.608, 0.890),
+        _variant("b3", 12_233_232, 1_827.1, 82.008, 0.904, compared=True),
+        _variant("b4", 19_341_616, 4_393.8, 83.384, 0.922),
+        _variant("b5", 30_389_784, 10_266.4, 83.444, 0.934),
+        _variant("b6", 43_040_704, 19_067.6, 84.008, 0.942),
+        _variant("b7", 66_347_960, 37_745.9, 84.122, 0.949),
+        _variant("lite0", 4_652_008, 385.2, 75.1, 0.875, compared=True),
+        _variant("lite1", 5_416_680, 600.2, 76.7, 0.882),
+        _variant("lite2", 6_092_072, 859.7, 77.6, 0.890, compared=True),
+        _variant("lite3", 8_197_096, 1_383.3, 79.8, 0.904, interpolation="bilinear"),
+        _variant("lite4", 13_006_568, 2_553.0, 81.5, 0.920, interpolation="bilinear"),
+    ),
+)
