@@ -3,7 +3,7 @@
 For each model (default ``rexnet_100``, ``mobilenetv2_100``, ``squeezenet1_1``):
 
 1. train it with ``keras_lightnets.training.fit`` on the bundled ``lightnets_digits`` (the
-   family's default recipe and its resolution: 32 px, SqueezeNet 64 px; ``--epochs``,
+   family's default recipe and its resolution: 32 px, 64 px for SqueezeNet, RegNet and EfficientNet; ``--epochs``,
    ``--seed``), into a temporary run folder (or under ``--runs-dir``), then recompute its BatchNorm statistics from
    ``--precise-bn-steps`` training batches (``recalibrate_batchnorm``, "precise BN"): with
    keras.applications' BatchNorm momentum of 0.999, MobileNetV2's moving averages still
@@ -248,7 +248,7 @@ def render_markdown(report):
         f"Python {env['python']}",
         f"- CPU count: {env['cpu_count']}; processor: {env['processor']}; platform: {env['platform']}",
         f"- Dataset `{settings['dataset']}` ({settings['split']} split, {report['num_examples']} images) at the "
-        "recipe's resolution (32 px; SqueezeNet's 64 px); "
+        "recipe's resolution (the Resolution column); "
         f"`fit` with the family's default recipe for {settings['epochs']} epochs, seed {settings['seed']}, then "
         f"BatchNorm statistics recomputed from {settings['precise_bn_steps']} training batches (precise BN); "
         f"PTQ calibrated on {settings['representative_samples']} training images; QAT: `quantize_aware` + "

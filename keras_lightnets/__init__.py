@@ -11,7 +11,7 @@ modules are found, not listed (see :mod:`keras_lightnets.models`).
 
 from keras_lightnets import layers, models
 from keras_lightnets.layers import ModelCard
-from keras_lightnets.models.describe import model_identity, model_preprocessing
+from keras_lightnets.models.describe import input_pixel_max, model_identity, model_preprocessing
 from keras_lightnets.profile import Profile, profile
 from keras_lightnets.registry import (
     create_model,
@@ -33,6 +33,7 @@ __all__ = [
     "get_family",
     "layers",
     "list_families",
+    "input_pixel_max",
     "list_models",
     "model_identity",
     "model_preprocessing",

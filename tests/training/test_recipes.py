@@ -176,3 +176,11 @@ def test_weight_decay_spares_batchnorm_biases_and_depthwise_kernels_when_asked()
     after = {v.path: np.array(v) for v in model.trainable_variables}
     assert {path for path, value in after.items() if not np.all(value == 1.0)} == {"dense/kernel"}
     np.testing.assert_allclose(after["dense/kernel"], 1.0 - 1.0 * 0.1, rtol=1e-6)  # w -= lr * wd * w
+
+
+def test_efficientnet_default_recipe_trains_at_64_px_at_five_times_the_rate():
+    # Its fan-out initialization learns slowly under Adam at the shared 2e-3; see recipes.py.
+    efficientnet, shared = get_recipe("efficientnet", "default"), get_recipe(None, "default")
+    assert (efficientnet.image_size, efficientnet.learning_rate) == (64, 5 * shared.learning_rate)
+    assert efficientnet.epochs == shared.epochs and efficientnet.optimizer == shared.optimizer
+    assert get_recipe("mnasnet", "default") is shared  # MnasNet learns the digits at 32 px as it is
