@@ -9,7 +9,8 @@ Every family's constructor (``ReXNet``, ``SqueezeNet``, ...) is exported here: t
 modules are found, not listed (see :mod:`keras_lightnets.models`).
 """
 
-from keras_lightnets import layers, models
+from keras_lightnets import layers, models, weights
+from keras_lightnets.imagenet import decode_predictions, imagenet_classes, preprocess_input
 from keras_lightnets.layers import ModelCard
 from keras_lightnets.models.describe import input_pixel_max, model_identity, model_preprocessing
 from keras_lightnets.profile import Profile, profile
@@ -29,17 +30,21 @@ __all__ = [
     "ModelCard",
     "Profile",
     "create_model",
+    "decode_predictions",
     "get_entry",
     "get_family",
+    "imagenet_classes",
     "layers",
     "list_families",
     "input_pixel_max",
     "list_models",
     "model_identity",
     "model_preprocessing",
+    "preprocess_input",
     "profile",
     "reparameterize",
     "representative_models",
+    "weights",
 ]
 
 # The constructors, from every family module.

@@ -5,6 +5,8 @@ lightnets info rexnet_100      one model in detail (profile, reference, preproce
 lightnets list [PATTERN]       registered names
 lightnets train MODEL          train on the bundled digits (or --dataset NAME), resumably, into --output
 lightnets evaluate RUN_DIR     loss / top-1 / top-5 of a run's final model (or of a .keras file)
+lightnets predict IMAGE --model NAME --weights FILE
+                               the top-5 ImageNet classes of an image, with a checkpoint file
 
 Each command prints its own progress, results and errors only; --show-warnings (before or after
 the command name) also shows the warnings and log lines of TensorFlow, TFDS, absl, tf_keras and
@@ -190,6 +192,16 @@ def _add_train_parser(commands):
 
 
 def _add_evaluate_parser(commands):
+    predict = commands.add_parser("predict", help="top-5 ImageNet classes of an image (JPEG/PNG/...)")
+    predict.add_argument("image", metavar="IMAGE", help="an image file (JPEG, PNG, BMP, GIF)")
+    predict.add_argument("--model", required=True, help="a registered name, e.g. efficientnet_lite0")
+    predict.add_argument(
+        "--weights",
+        required=True,
+        metavar="FILE",
+        help="a checkpoint: .safetensors, .pth/.pt/.bin (timm, torchvision, efficientnet_pytorch names) or .weights.h5",
+    )
+    predict.add_argument("--top", type=int, default=5, help="how many classes (default: 5)")
     evaluate = commands.add_parser("evaluate", help="loss, top-1 and top-5 accuracy of a run or a .keras model")
     evaluate.add_argument("model", metavar="MODEL_OR_DIR", help="a run folder (its final.keras) or a .keras file")
     evaluate.add_argument("--dataset", default=None, help="default: the run's dataset, else the bundled one")
@@ -332,6 +344,41 @@ def _bench(args, out):
     return 0
 
 
+def _predict(args, out):
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_lightnets.imagenet import decode_predictions, preprocess_input
+    from keras_lightnets.registry import get_entry
+    from keras_lightnets.weights import load_checkpoint
+
+    try:
+        entry = get_entry(args.model)  # fails fast, before the model is built
+        if not 1 <= args.top <= 1000:
+            raise ValueError(f"--top must be in [1, 1000], got {args.top}")
+        if not os.path.isfile(args.image):
+            raise ValueError(f"IMAGE file does not exist: {args.image!r}")
+        model = entry.build()
+        load_checkpoint(model, args.weights)
+        image = tf.io.decode_image(tf.io.read_file(args.image), channels=3, expand_animations=False)
+    except (ValueError, tf.errors.InvalidArgumentError) as error:
+        print(f"lightnets: error: {error}", file=sys.stderr)
+        return 2
+    # The evaluation transform: shorter side to size / crop_pct, centre crop to the input size.
+    prep = entry.preprocessing
+    height, width = prep.input_size[:2]
+    scale = max(height, width) / prep.crop_pct / min(image.shape[0], image.shape[1])
+    resized = tf.image.resize(
+        image, (round(image.shape[0] * scale), round(image.shape[1] * scale)), method=prep.interpolation, antialias=True
+    )
+    top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
+    crop = np.clip(resized[top : top + height, left : left + width].numpy(), 0, 255)
+    scores = np.asarray(model(preprocess_input(crop[None], model)))
+    for _, name, score in decode_predictions(scores, top=args.top)[0]:
+        print(f"{score:7.2%}  {name}", file=out)
+    return 0
+
+
 def main(argv=None, out=None):
     out = out or sys.stdout
     if argv is None:  # the command itself; a call from Python keeps its process's warnings and stderr
@@ -348,6 +395,8 @@ def main(argv=None, out=None):
         return _bench(args, out)
     if args.command == "evaluate":
         return _evaluate(args, out)
+    if args.command == "predict":
+        return _predict(args, out)
     try:
         if args.command == "list":
             from keras_lightnets.registry import list_models

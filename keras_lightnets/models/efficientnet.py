@@ -262,6 +262,41 @@ TIMM_KEY_MAP = (
 )
 
 
+# lukemelas/EfficientNet-PyTorch (``efficientnet_pytorch``) and the checkpoints converted to its
+# names: blocks numbered over the whole network (``_blocks.N``), ``_bn0`` / ``_bn1`` / ``_bn2``
+# after the expand / depthwise / project convs; at the top ``_bn0`` follows the stem and
+# ``_bn1`` the head. The global block index depends on the depth coefficient, hence one map per
+# variant.
+_EFFICIENTNET_PYTORCH_PARTS = {
+    "_expand_conv": "expand_conv",
+    "_bn0": "expand_bn",
+    "_depthwise_conv": "dw_conv",
+    "_bn1": "dw_bn",
+    "_se_reduce": "se_reduce",
+    "_se_expand": "se_expand",
+    "_project_conv": "project_conv",
+    "_bn2": "project_bn",
+}
+
+
+def efficientnet_pytorch_key_map(coefficient):
+    """The key map of an ``efficientnet_pytorch``-named checkpoint of ``EfficientNet(coefficient)``."""
+    width, depth, _, _ = COEFFICIENTS[coefficient]
+    plan = stage_plan(width, depth, is_lite(coefficient))
+    blocks = tuple(
+        _block_name(stage, repeat) for stage, (_, repeats, *_) in enumerate(plan) for repeat in range(repeats)
+    )
+    parts = "|".join(_EFFICIENTNET_PYTORCH_PARTS)
+    return (
+        (r"_conv_stem", "stem_conv"),
+        (r"_bn0", "stem_bn"),
+        (r"_conv_head", "top_conv"),
+        (r"_bn1", "top_bn"),
+        (r"_fc", "predictions"),
+        (rf"_blocks\.(\d+)\.({parts})", lambda m: f"{blocks[int(m[1])]}_{_EFFICIENTNET_PYTORCH_PARTS[m[2]]}"),
+    )
+
+
 def _preprocessing(coefficient, crop_pct, interpolation="bicubic"):
     """timm's evaluation settings for the tf_ ports; Lite normalizes to [-1, 1] (TF's 127.5 / 128)."""
     size = COEFFICIENTS[coefficient][2]
@@ -281,6 +316,7 @@ def _variant(coefficient, params, macs_m, top1, crop_pct, *, compared=False, int
         equals=f"timm:tf_efficientnet_{coefficient}",
         preprocessing=_preprocessing(coefficient, crop_pct, interpolation),
         key_map=TIMM_KEY_MAP,
+        layouts={"efficientnet_pytorch": efficientnet_pytorch_key_map(coefficient)},
         compared=compared,
     )
 

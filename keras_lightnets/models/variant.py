@@ -90,6 +90,10 @@ class Variant:
         preprocessing: ``None``: the family's.
         key_map: how the reference's PyTorch state dict maps onto our layer names (see
             :func:`keras_lightnets.weights.load_torch_weights`), where the reference is PyTorch.
+        layouts: other checkpoint layouts this variant's weights are published in,
+            ``{layout name: key map}`` (``{"efficientnet_pytorch": ...}``);
+            :func:`keras_lightnets.weights.load_checkpoint` picks the one that maps every key
+            of a checkpoint, ``key_map`` included (under the reference's kind, ``"timm"``).
         weights: published checkpoints this variant can load (filled by the weights work).
         defaults: constructor arguments that are not architecture but that this variant sets
             unless overridden (``{"classes": 10}`` for a CIFAR-10 model); they also tell apart
@@ -109,6 +113,7 @@ class Variant:
     equals: str
     preprocessing: Preprocessing | None = None
     key_map: object = None
+    layouts: dict = field(default_factory=dict)
     weights: tuple = ()
     defaults: dict = field(default_factory=dict)
     compared: bool = True

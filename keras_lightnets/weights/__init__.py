@@ -1,6 +1,20 @@
-"""Weight converters: PyTorch checkpoints (timm / torchvision layouts, by name) and Keras models → our models."""
+"""Weight converters: checkpoint files (safetensors, PyTorch pickles read without torch), PyTorch
+state dicts (timm / torchvision / efficientnet_pytorch layouts, by name) and Keras models → our models."""
 
+from keras_lightnets.weights.checkpoint import checkpoint_layouts, detect_layout, load_checkpoint, read_checkpoint
 from keras_lightnets.weights.keras_port import copy_keras_weights
+from keras_lightnets.weights.torch_pickle import UnsafeCheckpointError, read_torch_checkpoint
 from keras_lightnets.weights.torch_port import KeyMap, load_torch_weights, torch_state_dict
 
-__all__ = ["KeyMap", "copy_keras_weights", "load_torch_weights", "torch_state_dict"]
+__all__ = [
+    "KeyMap",
+    "UnsafeCheckpointError",
+    "checkpoint_layouts",
+    "copy_keras_weights",
+    "detect_layout",
+    "load_checkpoint",
+    "load_torch_weights",
+    "read_checkpoint",
+    "read_torch_checkpoint",
+    "torch_state_dict",
+]
