@@ -20,6 +20,7 @@ from keras_lightnets.registry import (
     get_family,
     list_families,
     list_models,
+    list_weights,
     representative_models,
 )
 from keras_lightnets.reparameterize import reparameterize
@@ -38,6 +39,7 @@ __all__ = [
     "list_families",
     "input_pixel_max",
     "list_models",
+    "list_weights",
     "model_identity",
     "model_preprocessing",
     "preprocess_input",

@@ -5,8 +5,8 @@ lightnets info rexnet_100      one model in detail (profile, reference, preproce
 lightnets list [PATTERN]       registered names
 lightnets train MODEL          train on the bundled digits (or --dataset NAME), resumably, into --output
 lightnets evaluate RUN_DIR     loss / top-1 / top-5 of a run's final model (or of a .keras file)
-lightnets predict IMAGE --model NAME --weights FILE
-                               the top-5 ImageNet classes of an image, with a checkpoint file
+lightnets predict IMAGE --model NAME --weights imagenet|TAG|FILE
+                               the top-5 ImageNet classes of an image (published weights or a checkpoint)
 
 Each command prints its own progress, results and errors only; --show-warnings (before or after
 the command name) also shows the warnings and log lines of TensorFlow, TFDS, absl, tf_keras and
@@ -199,7 +199,8 @@ def _add_evaluate_parser(commands):
         "--weights",
         required=True,
         metavar="FILE",
-        help="a checkpoint: .safetensors, .pth/.pt/.bin (timm, torchvision, efficientnet_pytorch names) or .weights.h5",
+        help="'imagenet' or a published tag (downloaded once, with a progress bar), or a checkpoint file: "
+        ".safetensors, .pth/.pt/.bin (timm, torchvision, efficientnet_pytorch names) or .weights.h5",
     )
     predict.add_argument("--top", type=int, default=5, help="how many classes (default: 5)")
     evaluate = commands.add_parser("evaluate", help="loss, top-1 and top-5 accuracy of a run or a .keras model")
@@ -358,10 +359,13 @@ def _predict(args, out):
             raise ValueError(f"--top must be in [1, 1000], got {args.top}")
         if not os.path.isfile(args.image):
             raise ValueError(f"IMAGE file does not exist: {args.image!r}")
-        model = entry.build()
-        load_checkpoint(model, args.weights)
+        if os.path.isfile(args.weights):
+            model = entry.build()
+            load_checkpoint(model, args.weights)
+        else:
+            model = entry.build(weights=args.weights)  # "imagenet" or a tag: the published checkpoint
         image = tf.io.decode_image(tf.io.read_file(args.image), channels=3, expand_animations=False)
-    except (ValueError, tf.errors.InvalidArgumentError) as error:
+    except (ValueError, OSError, tf.errors.InvalidArgumentError) as error:  # OSError: weights unavailable
         print(f"lightnets: error: {error}", file=sys.stderr)
         return 2
     # The evaluation transform: shorter side to size / crop_pct, centre crop to the input size.

@@ -33,6 +33,7 @@ __all__ = [
     "get_family",
     "list_families",
     "list_models",
+    "list_weights",
     "representative_models",
 ]
 
@@ -88,6 +89,13 @@ def get_entry(name):
         hint = f" Closest: {', '.join(close)}." if close else ""
         raise ValueError(f"unknown model {name!r}.{hint} `keras_lightnets.list_models()` lists all.")
     return _REGISTRY[name]
+
+
+def list_weights(name):
+    """The published checkpoints of the registered model ``name`` (:class:`WeightSource`: tag, url,
+    layout, top-1, license, sha256), in order; the first is ``weights="imagenet"``. Empty when none
+    is listed yet."""
+    return get_entry(name).weights
 
 
 def create_model(model_name, /, **overrides):

@@ -72,3 +72,13 @@ def test_predict_prints_the_top_classes_of_a_photo(tmp_path):
 def test_predict_names_a_missing_image_before_building(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "none.jpg"), "--model", "efficientnet_lite0", "--weights", "x.pth"])
     assert code == 2 and "IMAGE file does not exist" in capsys.readouterr().err
+
+
+def test_predict_with_imagenet_on_a_variant_without_weights_says_which_have_them(tmp_path, capsys):
+    import tensorflow as tf
+
+    image = tmp_path / "grey.png"
+    image.write_bytes(tf.io.encode_png(tf.fill((40, 40, 3), tf.constant(128, tf.uint8))).numpy())
+    code = main(["predict", str(image), "--model", "rexnet_100", "--weights", "imagenet"])
+    error = capsys.readouterr().err
+    assert code == 2 and "no published weights" in error and "resnet18" in error

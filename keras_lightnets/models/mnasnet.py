@@ -16,7 +16,7 @@ from keras_lightnets.checks import check_choice, check_positive, check_rate
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
 from keras_lightnets.models.mobilenetv2 import make_divisible
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
-from keras_lightnets.models.variant import Family, Reference, Variant
+from keras_lightnets.models.variant import Family, Reference, Variant, torchvision_source
 
 # The searched architectures (the paper's Figure 7 and Appendix; TF's block strings), one row
 # per stage: (kernel, expansion, output channels, repeats, first stride, SE ratio, skip).
@@ -236,6 +236,16 @@ _TORCHVISION_NAMES = {0.5: "mnasnet0_5", 0.75: "mnasnet0_75", 1.0: "mnasnet1_0",
 _TIMM_B1 = {0.5: "mnasnet_050", 0.75: "mnasnet_075", 1.0: "mnasnet_100", 1.4: "mnasnet_140"}
 
 
+# torchvision's ImageNet weights of the scaled-stem (version 2) layout this file builds. Its
+# mnasnet0_5 file predates that layout (a 32-wide stem at every alpha, which torchvision patches
+# back in on load), so it is not listed.
+TORCHVISION_WEIGHTS = {
+    0.75: ("mnasnet0_75-7090bc5f.pth", 71.180),
+    1.0: ("mnasnet1.0_top1_73.512-f206786ef8.pth", 73.456),
+    1.3: ("mnasnet1_3-a4c69d6f.pth", 76.506),
+}
+
+
 def _variant(version, alpha, params, macs_m, top1, source):
     name = f"mnasnet_{version}_{width_tag(alpha)}"
     if version == "b1" and alpha in _TORCHVISION_NAMES:
@@ -253,6 +263,9 @@ def _variant(version, alpha, params, macs_m, top1, source):
         Reference(params, macs_m, top1, source),
         equals=equals,
         key_map=key_map,
+        weights=(torchvision_source(*TORCHVISION_WEIGHTS[alpha]),)
+        if version == "b1" and alpha in TORCHVISION_WEIGHTS
+        else (),
         compared=name in COMPARED or equals == "golden",
     )
 

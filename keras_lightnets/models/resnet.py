@@ -24,7 +24,7 @@ from keras import layers
 from keras_lightnets.checks import check_choice, check_int, check_rate
 from keras_lightnets.layers import conv_bn_act, residual_block
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
-from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant
+from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, torchvision_source
 
 __all__ = ["TORCH_KEY_MAP", "ResNet"]
 
@@ -206,6 +206,19 @@ CAFFE_PREPROCESSING = Preprocessing(mean=(123.68 / 255, 116.779 / 255, 103.939 /
 # parameters and MACs are checked exactly.
 COMPARED = ("resnet18", "resnet34", "resnet50", "resnext50_32x4d", "resnet50_v1", "resnet101_v1", "resnet152_v1")
 
+# torchvision's first ImageNet weights (IMAGENET1K_V1, evaluated at 256 -> 224 bilinear, this
+# family's preprocessing). Its V2 weights evaluate at 232 -> 224 and are not listed yet.
+TORCHVISION_WEIGHTS = {
+    "resnet18": ("resnet18-f37072fd.pth", 69.758),
+    "resnet34": ("resnet34-b627a593.pth", 73.314),
+    "resnet50": ("resnet50-0676ba61.pth", 76.130),
+    "resnet101": ("resnet101-63fe2227.pth", 77.374),
+    "resnet152": ("resnet152-394f9c45.pth", 78.312),
+    "resnext50_32x4d": ("resnext50_32x4d-7cdf4587.pth", 77.618),
+    "resnext101_32x8d": ("resnext101_32x8d-8ba56ff5.pth", 79.312),
+    "resnext101_64x4d": ("resnext101_64x4d-173b62eb.pth", 83.246),
+}
+
 
 def _variant(name, kwargs, params, macs_m, top1, source, equals):
     preprocessing = CAFFE_PREPROCESSING if kwargs.get("version") == "1" else None
@@ -216,6 +229,9 @@ def _variant(name, kwargs, params, macs_m, top1, source, equals):
         equals=equals,
         preprocessing=preprocessing,
         key_map=None if equals.startswith("keras:") else TORCH_KEY_MAP,
+        # timm's resnet / resnext use torchvision's names: one map for both layouts
+        layouts={} if equals.startswith("keras:") else {"torchvision": TORCH_KEY_MAP},
+        weights=(torchvision_source(*TORCHVISION_WEIGHTS[name]),) if name in TORCHVISION_WEIGHTS else (),
         compared=name in COMPARED,
     )
 

@@ -100,22 +100,55 @@ def dense_head(x, *, classes, classifier_activation, dropout_rate, kernel_initia
 # Checks of the keras.applications arguments
 
 
+WEIGHTS_FILE_SUFFIXES = (".weights.h5", ".keras")
+
+
 def _check_weights(weights):
+    """``None``, ``("file", path)`` or ``("published", tag)`` (``"imagenet"`` or a tag such as ``"tv_in1k"``)."""
     if weights is None:
         return None
-    if isinstance(weights, str) and weights.lower() == "imagenet":
-        raise ValueError(
-            "`weights='imagenet'` is not available yet: published ImageNet weights come in a later "
-            "release. Use `weights=None` or the path to a Keras weights file (.weights.h5 or .keras)."
-        )
     if not isinstance(weights, (str, os.PathLike)):
-        raise TypeError(f"`weights` must be None or the path to a Keras weights file, got {weights!r}")
+        raise TypeError(
+            f"`weights` must be None, 'imagenet', a published tag or the path to a Keras weights file, got {weights!r}"
+        )
     path = os.fspath(weights)
-    if not path.endswith((".weights.h5", ".keras")):
-        raise ValueError(f"`weights` must be a '.weights.h5' or '.keras' file, got {path!r}")
+    if isinstance(weights, str) and not path.endswith(WEIGHTS_FILE_SUFFIXES) and path.replace("_", "").isalnum():
+        return "published", path.lower()
+    if not path.endswith(WEIGHTS_FILE_SUFFIXES):
+        raise ValueError(
+            f"`weights` must be None, 'imagenet', a published tag or a '.weights.h5' / '.keras' file, got {path!r} "
+            "(for a .pth / .safetensors checkpoint use keras_lightnets.weights.load_checkpoint)"
+        )
     if not os.path.isfile(path):
         raise ValueError(f"`weights` file does not exist: {path!r}")
-    return path
+    return "file", path
+
+
+def _published_weights_file(variant, tag, *, include_top, classes):
+    """The converted weights file of ``variant``'s published checkpoint ``tag`` (downloaded and converted once)."""
+    from keras_lightnets.registry import get_entry, list_models
+    from keras_lightnets.weights.download import pretrained_weights_file
+
+    if variant is not None:
+        variant = get_entry(variant.name)  # the registry's row: the one source of truth for lookups
+    if variant is None or not variant.weights:
+        with_weights = [name for name in list_models() if get_entry(name).weights]
+        what = "this architecture is no registered variant" if variant is None else f"{variant.name!r} has none yet"
+        raise ValueError(
+            f"`weights={tag!r}`: no published weights ({what}); variants with published weights: "
+            f"{', '.join(with_weights) or 'none'}"
+        )
+    tags = [source.tag for source in variant.weights]
+    source = variant.weights[0] if tag == "imagenet" else next((s for s in variant.weights if s.tag == tag), None)
+    if source is None:
+        raise ValueError(f"`weights={tag!r}`: {variant.name!r} has the published weights 'imagenet' (= {tags[0]!r}), "
+                         f"{', '.join(repr(t) for t in tags)}")  # fmt: skip
+    if include_top and classes != 1000:
+        raise ValueError(
+            f"`weights={tag!r}` with `include_top=True` needs classes=1000 (the published classifier), got "
+            f"classes={classes}; use include_top=False for a new head"
+        )
+    return pretrained_weights_file(variant, source)
 
 
 def _check_classifier_activation(activation):
@@ -287,8 +320,14 @@ def build_model(
     check_positive(classes, "classes", integer=True)
     _check_classifier_activation(classifier_activation)
     _check_name(name)
-    weights_path = _check_weights(weights)
+    weights_spec = _check_weights(weights)
     variant, record = _architecture_record(family, architecture, classes)
+    published = weights_spec is not None and weights_spec[0] == "published"
+    if published:
+        # Downloaded and converted before this model is built (once; later calls read the cache).
+        weights_path = _published_weights_file(variant, weights_spec[1], include_top=include_top, classes=classes)
+    else:
+        weights_path = None if weights_spec is None else weights_spec[1]
     preprocessing = variant.preprocessing if variant is not None else family.preprocessing
     shape = _resolve_input_shape(
         input_tensor,
@@ -326,8 +365,10 @@ def build_model(
     model_name = name or _default_name(family, variant, default_name)
     full = None
     if include_top or weights_path is not None:
+        # A published classifier has 1000 classes, whatever `classes` says for a model without its top.
+        head_classes = 1000 if published and not include_top else classes
         full = keras.Model(
-            inputs, head(x, classes=classes, classifier_activation=classifier_activation), name=model_name
+            inputs, head(x, classes=head_classes, classifier_activation=classifier_activation), name=model_name
         )
     if features_only:
         # A list in stride order (a dict would come back sorted by key, "stride16" before

@@ -11,7 +11,7 @@ from keras import initializers, layers
 from keras_lightnets.checks import check_choice, check_rate
 from keras_lightnets.layers import StochasticDepth, conv_bn_act, fire, max_pool_ceil
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model
-from keras_lightnets.models.variant import Family, Reference, Variant
+from keras_lightnets.models.variant import Family, Reference, Variant, torchvision_source
 
 # Fire modules 2..9 as (squeeze, expand1x1, expand3x3).
 FIRES = {
@@ -192,6 +192,7 @@ FAMILY = Family(
             Reference(1_248_424, 818.9, 58.092, "torchvision squeezenet1_0"),
             equals="torchvision:squeezenet1_0",
             key_map=TORCHVISION_KEY_MAPS["1.0"],
+            weights=(torchvision_source("squeezenet1_0-b66bff10.pth", 58.092),),
         ),
         Variant(
             "squeezenet1_1",
@@ -199,6 +200,7 @@ FAMILY = Family(
             Reference(1_235_496, 349.2, 58.178, "torchvision squeezenet1_1"),
             equals="torchvision:squeezenet1_1",
             key_map=TORCHVISION_KEY_MAPS["1.1"],
+            weights=(torchvision_source("squeezenet1_1-b8a52dc0.pth", 58.178),),
         ),
         Variant(
             "squeezenet1_0_simple_bypass",

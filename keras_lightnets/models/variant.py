@@ -21,6 +21,8 @@ __all__ = [
     "Preprocessing",
     "Reference",
     "Variant",
+    "WeightSource",
+    "torchvision_source",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -75,6 +77,52 @@ IMAGENET_PREPROCESSING = Preprocessing()
 INCEPTION_PREPROCESSING = Preprocessing(mean=INCEPTION_MEAN, std=INCEPTION_STD)
 
 
+TORCHVISION_LICENSE = "BSD-3-Clause (torchvision); ImageNet terms of access apply to the weights"
+TORCHVISION_HOST = "https://download.pytorch.org/models/"
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """A published checkpoint of one variant.
+
+    Attributes:
+        tag: its name for ``weights=`` (timm's style: ``"tv_in1k"``).
+        url: the publisher's URL.
+        layout: the checkpoint's key layout, a key of
+            :func:`keras_lightnets.weights.checkpoint_layouts` for the variant (``"torchvision"``).
+        top1: the ImageNet-1k top-1 (%) the publisher reports for it.
+        license: the publisher's terms.
+        sha256: the file's SHA-256 hex digest, or its first digits where that is all the
+            publisher states (torchvision puts them in the file name); checked after download.
+    """
+
+    tag: str
+    url: str
+    layout: str
+    top1: float | None
+    license: str
+    sha256: str
+
+    def __post_init__(self):
+        if not self.url.startswith("https://"):
+            raise ValueError(f"weight source {self.tag!r}: the url must be https, got {self.url!r}")
+        if len(self.sha256) < 8 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ValueError(f"weight source {self.tag!r}: sha256 must be at least 8 lowercase hex digits")
+
+    @property
+    def filename(self):
+        return self.url.rsplit("/", 1)[-1]
+
+
+def torchvision_source(filename, top1, tag="tv_in1k"):
+    """A checkpoint on torchvision's host; its file name ends in ``-<first hex digits of its sha256>.pth``."""
+    digest = filename.rsplit("-", 1)[-1].split(".", 1)[0]
+    return WeightSource(
+        tag=tag, url=TORCHVISION_HOST + filename, layout="torchvision", top1=top1, license=TORCHVISION_LICENSE,
+        sha256=digest,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Variant:
     """One registered model: a name for a constructor call with fixed arguments.
@@ -94,7 +142,8 @@ class Variant:
             ``{layout name: key map}`` (``{"efficientnet_pytorch": ...}``);
             :func:`keras_lightnets.weights.load_checkpoint` picks the one that maps every key
             of a checkpoint, ``key_map`` included (under the reference's kind, ``"timm"``).
-        weights: published checkpoints this variant can load (filled by the weights work).
+        weights: the published checkpoints this variant loads (:class:`WeightSource`); the first
+            is ``weights="imagenet"``.
         defaults: constructor arguments that are not architecture but that this variant sets
             unless overridden (``{"classes": 10}`` for a CIFAR-10 model); they also tell apart
             variants with one architecture (``parnet_cifar10`` / ``parnet_cifar100``).

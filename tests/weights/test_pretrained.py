@@ -1,0 +1,154 @@
+"""``weights="imagenet"``: download from a local HTTP server laid out like the publisher's host
+(127.0.0.1, pointed at with LIGHTNETS_WEIGHTS_MIRROR), verify, convert without torch, cache; a
+second load is offline; a corrupt download and a missing network lose nothing and say what to do.
+
+The served checkpoint is a randomly initialized torchvision model's state dict, named the way
+torchvision names its files (``<name>-<first hex digits of its sha256>.pth``); the test swaps it
+into the registry row in place of the real file, whose content cannot be fetched here."""
+
+import dataclasses
+import hashlib
+import http.server
+import threading
+from functools import partial
+
+import numpy as np
+import pytest
+from inference import infer
+from torch_reference import import_reference
+
+import keras_lightnets as kl
+from keras_lightnets import registry
+from keras_lightnets.models.variant import WeightSource, torchvision_source
+from keras_lightnets.weights.download import MIRROR_ENV, WeightsUnavailableError, cache_dir
+
+INPUT_SHAPE = (161, 190, 3)
+
+
+class _Server:
+    """Serves ``root`` on 127.0.0.1 in a thread and records the paths asked for."""
+
+    def __init__(self, root):
+        requests = self.requests = []
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                requests.append(self.path)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    """``(server, models folder)``: files put in the folder are served as ``/models/<file>``."""
+    models = tmp_path / "host" / "models"
+    models.mkdir(parents=True)
+    server = _Server(tmp_path / "host")
+    monkeypatch.setenv(MIRROR_ENV, server.url)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    yield server, models
+    server.close()
+
+
+def _publish(monkeypatch, models, name, content):
+    """Puts ``content`` on the host under a torchvision-style name and lists it for ``name``."""
+    digest = hashlib.sha256(content).hexdigest()
+    filename = f"{name}-{digest[:8]}.pth"
+    (models / filename).write_bytes(content)
+    source = torchvision_source(filename, 58.178)
+    entry = registry.get_entry(name)
+    monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(entry, weights=(source,)))
+    return source
+
+
+def _torchvision_squeezenet(tmp_path):
+    torch, torchvision = import_reference("torchvision")
+    torch.manual_seed(0)
+    reference = torchvision.models.squeezenet1_1().eval()
+    torch.save(reference.state_dict(), tmp_path / "state.pth")
+    return torch, reference, (tmp_path / "state.pth").read_bytes()
+
+
+def test_imagenet_weights_download_once_convert_once_and_equal_the_reference(host, tmp_path, monkeypatch):
+    server, models = host
+    torch, reference, content = _torchvision_squeezenet(tmp_path)
+    source = _publish(monkeypatch, models, "squeezenet1_1", content)
+
+    model = kl.create_model("squeezenet1_1", weights="imagenet", input_shape=INPUT_SHAPE, classifier_activation=None)
+    x = np.random.default_rng(0).standard_normal((2, *INPUT_SHAPE)).astype("float32")
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+    assert np.abs(infer(model, x) - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+    assert server.requests == [f"/models/{source.filename}"]
+    assert sorted(p.name for p in cache_dir().iterdir()) == [source.filename, "squeezenet1_1.tv_in1k.weights.h5"]
+
+    # The second load, by tag, with the host gone: from the converted cache, nothing fetched.
+    server.close()
+    again = kl.create_model("squeezenet1_1", weights="tv_in1k", input_shape=INPUT_SHAPE, classifier_activation=None)
+    np.testing.assert_array_equal(infer(again, x), infer(model, x))
+    assert len(server.requests) == 1
+
+
+def test_without_its_top_the_body_loads_for_any_number_of_classes(host, tmp_path, monkeypatch):
+    _, models = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    _publish(monkeypatch, models, "squeezenet1_1", content)
+    full = kl.create_model("squeezenet1_1", weights="imagenet", input_shape=(64, 64, 3))
+    body = kl.create_model("squeezenet1_1", weights="imagenet", include_top=False, classes=10, input_shape=(64, 64, 3))
+    np.testing.assert_array_equal(np.asarray(body.get_layer("conv1_conv").kernel), full.get_layer("conv1_conv").kernel)
+    with pytest.raises(ValueError, match=r"needs classes=1000.*include_top=False for a new head"):
+        kl.create_model("squeezenet1_1", weights="imagenet", classes=10)
+
+
+def test_a_corrupt_download_is_removed_and_nothing_is_converted(host, tmp_path, monkeypatch):
+    _, models = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    source = _publish(monkeypatch, models, "squeezenet1_1", content)
+    (models / source.filename).write_bytes(content[: len(content) // 2])  # truncated on the host
+    with pytest.raises(ValueError, match="failed its SHA-256 check.*removed"):
+        kl.create_model("squeezenet1_1", weights="imagenet")
+    assert not cache_dir().exists() or not any(cache_dir().iterdir())
+
+
+def test_no_network_and_no_cache_names_the_url_and_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv(MIRROR_ENV, "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    source = torchvision_source("squeezenet1_1-b8a52dc0.pth", 58.178)
+    with pytest.raises(WeightsUnavailableError) as raised:
+        kl.create_model("squeezenet1_1", weights="imagenet")
+    message = str(raised.value)
+    assert f"http://127.0.0.1:9/models/{source.filename}" in message
+    assert str(cache_dir() / source.filename) in message
+    assert not (cache_dir() / source.filename).exists()
+
+
+def test_unknown_tags_and_variants_without_weights_say_what_exists():
+    with pytest.raises(ValueError, match=r"'squeezenet1_1' has the published weights 'imagenet' \(= 'tv_in1k'\)"):
+        kl.create_model("squeezenet1_1", weights="a1_in1k")
+    with pytest.raises(ValueError, match=r"no published weights \('rexnet_100' has none yet\).*resnet18"):
+        kl.create_model("rexnet_100", weights="imagenet")
+    with pytest.raises(ValueError, match="no registered variant"):
+        kl.ReXNet(1.05, weights="imagenet")
+
+
+def test_the_listed_sources_are_well_formed():
+    with_weights = [name for name in kl.list_models() if kl.list_weights(name)]
+    assert {"squeezenet1_0", "squeezenet1_1", "resnet18", "resnet50", "resnext50_32x4d", "mnasnet_b1_100"} <= set(
+        with_weights
+    )
+    for name in with_weights:
+        entry = kl.get_entry(name)
+        for source in kl.list_weights(name):
+            assert source.layout in kl.weights.checkpoint_layouts(entry), name
+            assert source.url.startswith("https://download.pytorch.org/models/"), name
+            # torchvision's file names end in the first digits of their sha256, which is checked
+            assert source.filename.endswith(f"-{source.sha256}.pth"), name
+            assert source.top1 == entry.reference.top1, name
+    with pytest.raises(ValueError, match="https"):
+        WeightSource("x", "http://example.com/a.pth", "timm", None, "MIT", "0123abcd")
