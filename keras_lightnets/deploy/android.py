@@ -85,8 +85,8 @@ def load_deployable(model_or_path):
     folder: it takes ``pixel / 255``, or raw pixels when it was built so (see :func:`input_pixel_max`).
 
     A registered model name that is not a path builds that model with random weights at its
-    reference input size and 1000 ImageNet classes (keras_lightnets ships no pretrained
-    weights): what the model zoo script exports to measure sizes and latency.
+    reference input size and 1000 ImageNet classes (no download: sizes and latency do not need
+    trained weights): what the model zoo script exports to measure them.
     """
     if isinstance(model_or_path, str) and not Path(model_or_path).exists() and model_or_path in list_models():
         entry = get_entry(model_or_path)

@@ -20,6 +20,7 @@ A family constructor is its own argument checks plus one call::
 
 import inspect
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -141,8 +142,10 @@ def _published_weights_file(variant, tag, *, include_top, classes):
     tags = [source.tag for source in variant.weights]
     source = variant.weights[0] if tag == "imagenet" else next((s for s in variant.weights if s.tag == tag), None)
     if source is None:
-        raise ValueError(f"`weights={tag!r}`: {variant.name!r} has the published weights 'imagenet' (= {tags[0]!r}), "
-                         f"{', '.join(repr(t) for t in tags)}")  # fmt: skip
+        raise ValueError(
+            f"`weights={tag!r}`: {variant.name!r} publishes {', '.join(repr(t) for t in tags)} "
+            f"('imagenet' is {tags[0]!r})"
+        )
     if include_top and classes != 1000:
         raise ValueError(
             f"`weights={tag!r}` with `include_top=True` needs classes=1000 (the published classifier), got "
@@ -322,12 +325,6 @@ def build_model(
     _check_name(name)
     weights_spec = _check_weights(weights)
     variant, record = _architecture_record(family, architecture, classes)
-    published = weights_spec is not None and weights_spec[0] == "published"
-    if published:
-        # Downloaded and converted before this model is built (once; later calls read the cache).
-        weights_path = _published_weights_file(variant, weights_spec[1], include_top=include_top, classes=classes)
-    else:
-        weights_path = None if weights_spec is None else weights_spec[1]
     preprocessing = variant.preprocessing if variant is not None else family.preprocessing
     shape = _resolve_input_shape(
         input_tensor,
@@ -342,10 +339,18 @@ def build_model(
             f"map, whose size follows the input. Pass input_shape=({preprocessing.input_size[0]}, "
             f"{preprocessing.input_size[1]}, {shape[2]}), or include_top=False for any size; got {shape}"
         )
+    published = weights_spec is not None and weights_spec[0] == "published"
+    if published:
+        # After every argument check, before this model is built: downloaded and converted once,
+        # later calls read the cache.
+        weights_path = _published_weights_file(variant, weights_spec[1], include_top=include_top, classes=classes)
+    else:
+        weights_path = None if weights_spec is None else weights_spec[1]
 
     inputs, x = _make_inputs(input_tensor, shape)
+    normalized = None
     if include_preprocessing:
-        x = _add_input_normalization(x)
+        x = normalized = _add_input_normalization(x)
     card = ModelCard(
         family=family.name,
         variant=None if variant is None else variant.name,
@@ -381,15 +386,34 @@ def build_model(
         model = keras.Model(inputs, _global_pool(x, pooling), name=model_name)
 
     if weights_path is not None:
-        _load_weights(model, full, weights_path)
+        _load_weights(model, full, weights_path, normalized)
     if include_preprocessing:
         _set_input_normalization(model, preprocessing.mean, preprocessing.std, preprocessing.pixel_max)
     return model
 
 
-def _load_weights(model, full, path):
+def _load_weights(model, full, path, normalized=None):
     """Loads into the full classifier when the file is one (the cut model shares its layers),
-    else into the model itself (a file saved from an ``include_top=False`` model)."""
+    else into the model itself (a file saved from an ``include_top=False`` model).
+
+    With an in-graph normalization (``normalized``: its output), a file saved without one (a
+    published checkpoint, a model built without ``include_preprocessing``) loads into the network
+    after it; the normalization's values are set by the scaffold, not read from the file.
+    """
+    try:
+        _load_into(model, full, path)
+    except ValueError:
+        if normalized is None:
+            raise
+        after = keras.Model(normalized, model.outputs)
+        with warnings.catch_warnings():
+            # Keras warns that the sub-model's bookkeeping containers (`_operations_by_depth`) are
+            # not in the file; they hold no weights, every layer's are loaded (tested).
+            warnings.filterwarnings("ignore", message="Skipping nested container")
+            _load_into(after, after if model is full else keras.Model(normalized, full.outputs), path)
+
+
+def _load_into(model, full, path):
     if model is full:
         model.load_weights(path)
         return

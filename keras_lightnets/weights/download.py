@@ -6,7 +6,7 @@
    ``$KERAS_HOME/keras_lightnets/checkpoints`` (``~/.keras`` by default) and its SHA-256 checked;
    a file that fails the check is removed, so nothing corrupt stays in the cache;
 2. it is converted by name (:func:`keras_lightnets.weights.load_checkpoint`, no torch) into the
-   variant built with its defaults, and saved as ``<variant>.<tag>.weights.h5`` next to it,
+   variant built with its defaults, and saved as ``<variant>.<tag>.<digest>.weights.h5`` next to it,
    written to a temporary name and renamed, so a half-written file never exists;
 3. later calls find the converted file and touch neither the network nor the checkpoint.
 
@@ -89,7 +89,8 @@ def pretrained_weights_file(entry, source):
     """The converted ``.weights.h5`` of ``source`` for the registry row ``entry`` (made once)."""
     from keras_lightnets.weights.checkpoint import load_checkpoint
 
-    target = cache_dir() / f"{entry.name}.{source.tag}.weights.h5"
+    # Named after the checkpoint's digest too: a source that changes its file never reuses a stale conversion.
+    target = cache_dir() / f"{entry.name}.{source.tag}.{source.sha256[:8]}.weights.h5"
     if target.is_file():
         return target
     checkpoint = fetch_checkpoint(source)

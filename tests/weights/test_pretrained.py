@@ -86,7 +86,8 @@ def test_imagenet_weights_download_once_convert_once_and_equal_the_reference(hos
         expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
     assert np.abs(infer(model, x) - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
     assert server.requests == [f"/models/{source.filename}"]
-    assert sorted(p.name for p in cache_dir().iterdir()) == [source.filename, "squeezenet1_1.tv_in1k.weights.h5"]
+    converted = f"squeezenet1_1.tv_in1k.{source.sha256}.weights.h5"
+    assert sorted(p.name for p in cache_dir().iterdir()) == [source.filename, converted]
 
     # The second load, by tag, with the host gone: from the converted cache, nothing fetched.
     server.close()
@@ -129,7 +130,7 @@ def test_no_network_and_no_cache_names_the_url_and_where_to_put_the_file(tmp_pat
 
 
 def test_unknown_tags_and_variants_without_weights_say_what_exists():
-    with pytest.raises(ValueError, match=r"'squeezenet1_1' has the published weights 'imagenet' \(= 'tv_in1k'\)"):
+    with pytest.raises(ValueError, match=r"'squeezenet1_1' publishes 'tv_in1k' \('imagenet' is 'tv_in1k'\)"):
         kl.create_model("squeezenet1_1", weights="a1_in1k")
     with pytest.raises(ValueError, match=r"no published weights \('rexnet_100' has none yet\).*resnet18"):
         kl.create_model("rexnet_100", weights="imagenet")
@@ -152,3 +153,28 @@ def test_the_listed_sources_are_well_formed():
             assert source.top1 == entry.reference.top1, name
     with pytest.raises(ValueError, match="https"):
         WeightSource("x", "http://example.com/a.pth", "timm", None, "MIT", "0123abcd")
+
+
+def test_imagenet_weights_load_into_a_model_that_normalizes_inside(host, tmp_path, monkeypatch):
+    # What an Android app exports: the published weights behind an in-graph normalization.
+    _, models = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    _publish(monkeypatch, models, "squeezenet1_1", content)
+    plain = kl.create_model("squeezenet1_1", weights="imagenet", input_shape=(64, 64, 3))
+    inside = kl.create_model("squeezenet1_1", weights="imagenet", include_preprocessing=True, input_shape=(64, 64, 3))
+    for layer in plain.layers:
+        for mine, theirs in zip(inside.get_layer(layer.name).weights, layer.weights, strict=True):
+            np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    pixels = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+    normalized = (pixels - np.float32([0.485, 0.456, 0.406])) / np.float32([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(infer(inside, pixels), infer(plain, normalized), rtol=1e-4, atol=1e-6)
+
+
+def test_bad_arguments_are_named_before_any_download(tmp_path, monkeypatch):
+    monkeypatch.setenv(MIRROR_ENV, "http://127.0.0.1:9")  # a download would fail with another error
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    with pytest.raises(ValueError, match="input height must be at least 32 pixels"):
+        kl.create_model("squeezenet1_1", weights="imagenet", input_shape=(16, 16, 3))
+    with pytest.raises(ValueError, match="`pooling` must be one of"):
+        kl.create_model("squeezenet1_1", weights="imagenet", include_top=False, pooling="mean")
+    assert not cache_dir().exists()
