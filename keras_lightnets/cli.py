@@ -349,6 +349,7 @@ def _predict(args, out):
     import numpy as np
     import tensorflow as tf
 
+    from keras_lightnets.data.augment import eval_transform
     from keras_lightnets.imagenet import decode_predictions, preprocess_input
     from keras_lightnets.registry import get_entry
     from keras_lightnets.weights import load_checkpoint
@@ -368,16 +369,16 @@ def _predict(args, out):
     except (ValueError, OSError, tf.errors.InvalidArgumentError) as error:  # OSError: weights unavailable
         print(f"lightnets: error: {error}", file=sys.stderr)
         return 2
-    # The evaluation transform: shorter side to size / crop_pct, centre crop to the input size.
+    # The input pipeline's evaluation transform: shorter side to size / crop_pct, centre crop.
     prep = entry.preprocessing
-    height, width = prep.input_size[:2]
-    scale = max(height, width) / prep.crop_pct / min(image.shape[0], image.shape[1])
-    resized = tf.image.resize(
-        image, (round(image.shape[0] * scale), round(image.shape[1] * scale)), method=prep.interpolation, antialias=True
+    crop = eval_transform(
+        image,
+        preset="imagenet",
+        image_size=prep.input_size[0],
+        crop_pct=prep.crop_pct,
+        interpolation=prep.interpolation,
     )
-    top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
-    crop = np.clip(resized[top : top + height, left : left + width].numpy(), 0, 255)
-    scores = np.asarray(model(preprocess_input(crop[None], model)))
+    scores = np.asarray(model(preprocess_input(crop.numpy()[None], model)))
     for _, name, score in decode_predictions(scores, top=args.top)[0]:
         print(f"{score:7.2%}  {name}", file=out)
     return 0

@@ -17,7 +17,14 @@ from functools import partial
 
 from keras_lightnets.checks import check_choice, check_positive, check_rate
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.mobilenetv2 import make_divisible
+from keras_lightnets.models.scaffold import (
+    FeatureTracker,
+    application_args,
+    build_model,
+    dense_head,
+    stage_block_name,
+)
 from keras_lightnets.models.variant import (
     INCEPTION_MEAN,
     INCEPTION_STD,
@@ -74,11 +81,7 @@ DENSE_KERNEL_INITIALIZER = {
 
 def round_filters(filters, width_coefficient, divisor=8):
     """Channels scaled by the width coefficient, to a multiple of ``divisor``, never more than 10 % down."""
-    filters *= width_coefficient
-    rounded = max(divisor, int(filters + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * filters:
-        rounded += divisor
-    return int(rounded)
+    return make_divisible(filters * width_coefficient, divisor)
 
 
 def round_repeats(repeats, depth_coefficient):
@@ -109,11 +112,6 @@ def stage_plan(width_coefficient, depth_coefficient, lite=False):
             )
         )
     return plan
-
-
-def _block_name(stage, repeat):
-    # keras.applications' names: block1a, block2a, block2b, ... (B7's longest stage reaches "m").
-    return f"block{stage + 1}{chr(ord('a') + repeat)}"
 
 
 def _body(x, *, width_coefficient, depth_coefficient, lite, drop_connect_rate):
@@ -154,7 +152,7 @@ def _body(x, *, width_coefficient, depth_coefficient, lite, drop_connect_rate):
                 # keras.applications: rate * b / blocks, b counted from 0 over all blocks.
                 drop_path_rate=drop_connect_rate * index / num_blocks,
                 padding="same",
-                name=_block_name(stage, repeat),
+                name=stage_block_name(stage, repeat),
                 **conv_args,
             )
             tracker.add(x, stride)
@@ -234,32 +232,46 @@ def EfficientNet(
 
 
 # --- weight porting --------------------------------------------------------------------
-# timm tf_efficientnet_b* / tf_efficientnet_lite*: blocks.<stage>.<repeat>. Stage 0 holds
+# timm's EfficientNet builder (tf_efficientnet_b* / _lite*, and MnasNet's mnasnet_* / semnasnet_*):
+# conv_stem, bn1, blocks.<stage>.<repeat>, conv_head, bn2, classifier. Stage 0 holds
 # DepthwiseSeparable blocks (conv_dw/bn1, SE, conv_pw/bn2: no expansion), the other stages
 # InvertedResidual blocks (conv_pw/bn1 expand, conv_dw/bn2, SE, conv_pwl/bn3 project).
-def _timm_block(template):
-    return lambda m: template.format(block=_block_name(int(m[1]), int(m[2])))
+_TIMM_SEPARABLE_PARTS = {"conv_dw": "dw_conv", "bn1": "dw_bn", "conv_pw": "project_conv", "bn2": "project_bn"}
+_TIMM_INVERTED_PARTS = {
+    "conv_pw": "expand_conv",
+    "bn1": "expand_bn",
+    "conv_dw": "dw_conv",
+    "bn2": "dw_bn",
+    "se.conv_reduce": "se_reduce",
+    "se.conv_expand": "se_expand",
+    "conv_pwl": "project_conv",
+    "bn3": "project_bn",
+}
 
 
-TIMM_KEY_MAP = (
-    (r"conv_stem", "stem_conv"),
-    (r"bn1", "stem_bn"),
-    (r"conv_head", "top_conv"),
-    (r"bn2", "top_bn"),
-    (r"classifier", "predictions"),
-    (r"blocks\.(0)\.(\d+)\.conv_dw", _timm_block("{block}_dw_conv")),
-    (r"blocks\.(0)\.(\d+)\.bn1", _timm_block("{block}_dw_bn")),
-    (r"blocks\.(0)\.(\d+)\.conv_pw", _timm_block("{block}_project_conv")),
-    (r"blocks\.(0)\.(\d+)\.bn2", _timm_block("{block}_project_bn")),
-    (r"blocks\.(\d+)\.(\d+)\.conv_pw", _timm_block("{block}_expand_conv")),
-    (r"blocks\.(\d+)\.(\d+)\.bn1", _timm_block("{block}_expand_bn")),
-    (r"blocks\.(\d+)\.(\d+)\.conv_dw", _timm_block("{block}_dw_conv")),
-    (r"blocks\.(\d+)\.(\d+)\.bn2", _timm_block("{block}_dw_bn")),
-    (r"blocks\.(\d+)\.(\d+)\.conv_pwl", _timm_block("{block}_project_conv")),
-    (r"blocks\.(\d+)\.(\d+)\.bn3", _timm_block("{block}_project_bn")),
-    (r"blocks\.(\d+)\.(\d+)\.se\.conv_reduce", _timm_block("{block}_se_reduce")),
-    (r"blocks\.(\d+)\.(\d+)\.se\.conv_expand", _timm_block("{block}_se_expand")),
-)
+def timm_key_map(head="top"):
+    """The key map of timm's EfficientNet builder onto blocks named by :func:`stage_block_name`;
+    ``head`` is the name of our 1x1 head conv (``top_conv`` here, ``head_conv`` in MnasNet)."""
+    separable = "|".join(_TIMM_SEPARABLE_PARTS)
+    inverted = "|".join(part.replace(".", r"\.") for part in _TIMM_INVERTED_PARTS)
+    return (
+        (r"conv_stem", "stem_conv"),
+        (r"bn1", "stem_bn"),
+        (r"conv_head", f"{head}_conv"),
+        (r"bn2", f"{head}_bn"),
+        (r"classifier", "predictions"),
+        (
+            rf"blocks\.0\.(\d+)\.({separable})",
+            lambda m: f"{stage_block_name(0, int(m[1]))}_{_TIMM_SEPARABLE_PARTS[m[2]]}",
+        ),
+        (
+            rf"blocks\.(\d+)\.(\d+)\.({inverted})",
+            lambda m: f"{stage_block_name(int(m[1]), int(m[2]))}_{_TIMM_INVERTED_PARTS[m[3]]}",
+        ),
+    )
+
+
+TIMM_KEY_MAP = timm_key_map()
 
 
 # lukemelas/EfficientNet-PyTorch (``efficientnet_pytorch``) and the checkpoints converted to its
@@ -284,7 +296,7 @@ def efficientnet_pytorch_key_map(coefficient):
     width, depth, _, _ = COEFFICIENTS[coefficient]
     plan = stage_plan(width, depth, is_lite(coefficient))
     blocks = tuple(
-        _block_name(stage, repeat) for stage, (_, repeats, *_) in enumerate(plan) for repeat in range(repeats)
+        stage_block_name(stage, repeat) for stage, (_, repeats, *_) in enumerate(plan) for repeat in range(repeats)
     )
     parts = "|".join(_EFFICIENTNET_PYTORCH_PARTS)
     return (

@@ -10,12 +10,19 @@ scaled. PyTorch conventions here: symmetric padding, BatchNorm epsilon 1e-5 (Ten
 """
 
 from functools import partial
-from string import ascii_lowercase
 
 from keras_lightnets.checks import check_choice, check_positive, check_rate
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
+from keras_lightnets.models.efficientnet import timm_key_map
 from keras_lightnets.models.mobilenetv2 import make_divisible
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
+from keras_lightnets.models.scaffold import (
+    FeatureTracker,
+    application_args,
+    build_model,
+    dense_head,
+    stage_block_name,
+    width_tag,
+)
 from keras_lightnets.models.variant import Family, Reference, Variant, torchvision_source
 
 # The searched architectures (the paper's Figure 7 and Appendix; TF's block strings), one row
@@ -50,16 +57,6 @@ DEFAULT_DROPOUT = 0.2
 # TF trains with momentum 0.99 (torchvision's comment cites 0.9997 from the paper); it only
 # affects training, and PyTorch's momentum m is Keras's 1 - m.
 BN_MOMENTUM = 0.99
-
-
-def block_name(stage, index):
-    """``block2a``, ``block2b``, ...: stage (0-based here, 1-based in the name) and repeat.
-
-    Named by stage like keras.applications' EfficientNet rather than by running index: the
-    stages of A1 and B1 repeat differently, and the stage/repeat pairs are what both PyTorch
-    layouts index by, so one key map per layout serves both versions.
-    """
-    return f"block{stage + 1}{ascii_lowercase[index]}"
 
 
 def se_hidden(block_in, ratio):
@@ -99,7 +96,7 @@ def _body(x, *, alpha, version, bn_epsilon, drop_path_rate):
                 # timm's schedule: block i of n drops with rate * i / n
                 drop_path_rate=drop_path_rate * index / num_blocks,
                 padding="symmetric",
-                name=block_name(stage, repeat),
+                name=stage_block_name(stage, repeat),
                 **norm,
             )
             tracker.add(x, stride)
@@ -170,33 +167,9 @@ def MnasNet(
 # --- weight porting --------------------------------------------------------------------
 # Both layouts index blocks by (stage, repeat), so each map serves A1 and B1 at every width.
 
-# Inverted-residual parts → our suffixes. timm's depthwise-separable first block reuses
-# ``bn1``/``bn2`` for its depthwise and project BN, hence its own table.
-_TIMM_IR_PARTS = {
-    "conv_pw": "expand_conv",
-    "bn1": "expand_bn",
-    "conv_dw": "dw_conv",
-    "bn2": "dw_bn",
-    "se.conv_reduce": "se_reduce",
-    "se.conv_expand": "se_expand",
-    "conv_pwl": "project_conv",
-    "bn3": "project_bn",
-}
-_TIMM_DS_PARTS = {"conv_dw": "dw_conv", "bn1": "dw_bn", "conv_pw": "project_conv", "bn2": "project_bn"}
-
-# timm mnasnet_* / semnasnet_*: conv_stem, bn1, blocks.{stage}.{repeat}.*, conv_head, bn2, classifier.
-TIMM_KEY_MAP = (
-    (r"conv_stem", "stem_conv"),
-    (r"bn1", "stem_bn"),
-    (r"blocks\.0\.0\.(conv_dw|bn1|conv_pw|bn2)", lambda m: f"{block_name(0, 0)}_{_TIMM_DS_PARTS[m[1]]}"),
-    (
-        r"blocks\.(\d+)\.(\d+)\.(conv_pw|bn1|conv_dw|bn2|se\.conv_reduce|se\.conv_expand|conv_pwl|bn3)",
-        lambda m: f"{block_name(int(m[1]), int(m[2]))}_{_TIMM_IR_PARTS[m[3]]}",
-    ),
-    (r"conv_head", "head_conv"),
-    (r"bn2", "head_bn"),
-    (r"classifier", "predictions"),
-)
+# timm mnasnet_* / semnasnet_* come from timm's EfficientNet builder: EfficientNet's timm map,
+# with our head conv named ``head``.
+TIMM_KEY_MAP = timm_key_map(head="head")
 
 # torchvision MNASNet: one ``layers`` Sequential. 0-2 stem conv/BN/ReLU; 3-7 the depthwise-
 # separable block (dw conv, BN, ReLU, project conv, BN); 8-13 the six inverted-residual stacks
@@ -216,10 +189,12 @@ _TORCHVISION_FIRST_STACK = 8  # layers.8 is stage 1 (0-based; stage 0 is the sep
 TORCHVISION_KEY_MAP = (
     (r"layers\.0", "stem_conv"),
     (r"layers\.1", "stem_bn"),
-    (r"layers\.([3467])", lambda m: f"{block_name(0, 0)}_{_TORCHVISION_DS_PARTS[m[1]]}"),
+    (r"layers\.([3467])", lambda m: f"{stage_block_name(0, 0)}_{_TORCHVISION_DS_PARTS[m[1]]}"),
     (
         r"layers\.(\d+)\.(\d+)\.layers\.([013467])",
-        lambda m: f"{block_name(int(m[1]) - _TORCHVISION_FIRST_STACK + 1, int(m[2]))}_{_TORCHVISION_IR_PARTS[m[3]]}",
+        lambda m: (
+            f"{stage_block_name(int(m[1]) - _TORCHVISION_FIRST_STACK + 1, int(m[2]))}_{_TORCHVISION_IR_PARTS[m[3]]}"
+        ),
     ),
     (r"layers\.14", "head_conv"),
     (r"layers\.15", "head_bn"),

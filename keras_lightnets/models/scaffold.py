@@ -38,6 +38,7 @@ __all__ = [
     "application_args",
     "build_model",
     "dense_head",
+    "stage_block_name",
     "width_tag",
 ]
 
@@ -72,6 +73,13 @@ def application_args(arguments):
 def width_tag(width):
     """``1.0 -> "100"``, ``0.35 -> "035"``: the registry's width suffix."""
     return f"{round(width * 100):03d}"
+
+
+def stage_block_name(stage, repeat):
+    """``block1a``, ``block2a``, ``block2b``, ...: keras.applications EfficientNet's names, by stage
+    (0-based here, 1-based in the name) and repeat, which is also how timm's and torchvision's
+    mobile layouts index blocks (so one key map serves every depth)."""
+    return f"block{stage + 1}{chr(ord('a') + repeat)}"
 
 
 class FeatureTracker:

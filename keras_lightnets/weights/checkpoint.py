@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from keras_lightnets.models.describe import model_identity
+from keras_lightnets.models.scaffold import WEIGHTS_FILE_SUFFIXES as KERAS_SUFFIXES
 from keras_lightnets.registry import get_entry
 from keras_lightnets.weights.torch_pickle import read_torch_checkpoint
 from keras_lightnets.weights.torch_port import IGNORED_SUFFIXES, compile_key_map, load_torch_weights, map_key
@@ -26,7 +27,6 @@ from keras_lightnets.weights.torch_port import IGNORED_SUFFIXES, compile_key_map
 __all__ = ["checkpoint_layouts", "detect_layout", "load_checkpoint", "read_checkpoint"]
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
-KERAS_SUFFIXES = (".weights.h5", ".keras")
 
 
 def read_checkpoint(path):

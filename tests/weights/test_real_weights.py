@@ -4,11 +4,11 @@ names, a legacy-format torch pickle), loaded without torch into ``efficientnet_l
 scikit-image's photos; its INT8 TFLite file and MediaPipe's ImageClassifier reading the Android
 metadata give the same labels."""
 
-import keras
 import numpy as np
 import pytest
 
 import keras_lightnets as kl
+from keras_lightnets.data.augment import eval_transform
 from keras_lightnets.deploy import export_tflite, predict_tflite
 from keras_lightnets.deploy.android import classifier_metadata, load_deployable
 
@@ -19,13 +19,10 @@ PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
 
 
 def _square(image):
-    """The centre square, resized to SIZE x SIZE (uint8 RGB): what a camera app would hand over."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    crop = image[top : top + side, left : left + side].astype("float32")[None]
-    resized = keras.ops.image.resize(crop, (SIZE, SIZE), interpolation="bilinear", antialias=True)
-    return np.clip(np.round(np.asarray(resized)[0]), 0, 255).astype(np.uint8)
+    """The centre square at SIZE x SIZE (uint8 RGB; the pipeline's evaluation resize with no margin):
+    what a camera app would hand over."""
+    square = eval_transform(image, preset="imagenet", image_size=SIZE, crop_pct=1.0, interpolation="bilinear")
+    return np.round(square.numpy()).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
