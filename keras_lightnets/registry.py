@@ -93,8 +93,8 @@ def get_entry(name):
 
 def list_weights(name):
     """The published checkpoints of the registered model ``name`` (:class:`WeightSource`: tag, url,
-    layout, top-1, license, sha256), in order; the first is ``weights="imagenet"``. Empty when none
-    is listed yet."""
+    layout, top-1, license, file hash, preprocessing), in order; the first is ``weights="imagenet"``.
+    Empty when nobody publishes weights for it."""
     return get_entry(name).weights
 
 
@@ -125,6 +125,31 @@ def markdown_table():
             f"| `{name}` | {entry.family} | {ref.params:,} | {ref.macs_m:,.1f} M{size} | {top1} | {entry.equals} "
             f"| {ref.source} |"
         )
+    return "\n".join(lines)
+
+
+# Where each host's files come from, for the weights table.
+_HOSTS = {
+    "https://download.pytorch.org/": "torchvision",
+    "https://huggingface.co/timm/": "timm (HF Hub)",
+    "https://storage.googleapis.com/": "keras.applications",
+}
+
+
+def weights_table():
+    """The README's table of published weights, one row per variant (``scripts/model_table.py``)."""
+    lines = [
+        '| model | `weights=` tag: top-1 (%), the first is `"imagenet"` | from | license |',
+        "|---|---|---|---|",
+    ]
+    for name in list_models():
+        sources = _REGISTRY[name].weights
+        if not sources:
+            continue
+        tags = " · ".join(f"`{s.tag}` {s.top1:.2f}" for s in sources)
+        hosts = " / ".join(dict.fromkeys(next(v for k, v in _HOSTS.items() if s.url.startswith(k)) for s in sources))
+        licenses = " / ".join(dict.fromkeys(s.license.split(" (")[0].split(";")[0] for s in sources))
+        lines.append(f"| `{name}` | {tags} | {hosts} | {licenses} |")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Writes the registry's model table into README.md between the `models` markers.
+"""Writes the registry's model and weights tables into README.md between their markers.
 
 python scripts/model_table.py          # rewrite the table
 python scripts/model_table.py --check  # exit 1 when the README is stale
@@ -10,15 +10,18 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
-START, END = "<!-- models:start -->", "<!-- models:end -->"
+TABLES = {"models": "markdown_table", "weights": "weights_table"}  # marker name → registry function
 
 
 def render(readme_text):
-    from keras_lightnets.registry import markdown_table
+    from keras_lightnets import registry
 
-    head, rest = readme_text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{markdown_table()}\n{END}{tail}"
+    for marker, function in TABLES.items():
+        start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+        head, rest = readme_text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme_text = f"{head}{start}\n{getattr(registry, function)()}\n{end}{tail}"
+    return readme_text
 
 
 def main(argv):
@@ -27,7 +30,7 @@ def main(argv):
     updated = render(current)
     if "--check" in argv:
         if updated != current:
-            print("README.md model table is stale: run python scripts/model_table.py", file=sys.stderr)
+            print("README.md model or weights table is stale: run python scripts/model_table.py", file=sys.stderr)
             return 1
         return 0
     tmp = README + ".tmp"

@@ -5,6 +5,9 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))  # tests/ helpers: torch_reference, golden
+# Nothing in the suite downloads weights from the real hosts: every source URL points at the
+# discard port unless a test points it at its own 127.0.0.1 publisher (tests/publisher.py).
+os.environ["LIGHTNETS_WEIGHTS_MIRROR"] = "http://127.0.0.1:9"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

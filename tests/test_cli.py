@@ -79,6 +79,6 @@ def test_predict_with_imagenet_on_a_variant_without_weights_says_which_have_them
 
     image = tmp_path / "grey.png"
     image.write_bytes(tf.io.encode_png(tf.fill((40, 40, 3), tf.constant(128, tf.uint8))).numpy())
-    code = main(["predict", str(image), "--model", "rexnet_100", "--weights", "imagenet"])
+    code = main(["predict", str(image), "--model", "rexnet_090", "--weights", "imagenet"])
     error = capsys.readouterr().err
     assert code == 2 and "no published weights" in error and "resnet18" in error

@@ -6,7 +6,7 @@ import re
 import pytest
 
 import keras_lightnets as kl
-from keras_lightnets.registry import markdown_table
+from keras_lightnets.registry import markdown_table, weights_table
 
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 
@@ -51,6 +51,19 @@ def test_readme_model_table_is_generated_from_the_registry():
     assert match.group(1) == markdown_table(), "README model table is stale: run python scripts/model_table.py"
     listed = re.findall(r"^\| `([a-z0-9_]+)` \|", match.group(1), re.M)
     assert listed == kl.list_models()
+
+
+def test_readme_weights_table_is_generated_from_the_registry():
+    with open(README, encoding="utf-8") as handle:
+        readme = handle.read()
+    match = re.search(r"<!-- weights:start -->\n(.*?)\n<!-- weights:end -->", readme, re.S)
+    assert match, "README.md lacks the generated weights table markers"
+    assert match.group(1) == weights_table(), "README weights table is stale: run python scripts/model_table.py"
+    listed = re.findall(r"^\| `([a-z0-9_]+)` \|", match.group(1), re.M)
+    assert listed == [name for name in kl.list_models() if kl.list_weights(name)]
+    assert (
+        "| `resnet50` | `tv_in1k` 76.13 · `tv2_in1k` 80.85 · `a1_in1k` 80.38 | torchvision / timm (HF Hub) |" in readme
+    )
 
 
 def test_every_family_file_is_found_and_holds_its_own_variants():

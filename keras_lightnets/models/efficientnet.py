@@ -12,6 +12,7 @@ multipliers, the input resolution and the classifier dropout, and ``width_coeffi
 width_coefficient=1.05)``).
 """
 
+import dataclasses
 import math
 from functools import partial
 
@@ -32,6 +33,8 @@ from keras_lightnets.models.variant import (
     Preprocessing,
     Reference,
     Variant,
+    keras_source,
+    timm_source,
 )
 
 # The B0 baseline found by the architecture search (Table 1 of the paper): (kernel, repeats,
@@ -318,6 +321,52 @@ def _preprocessing(coefficient, crop_pct, interpolation="bicubic"):
     )
 
 
+# ImageNet weights. B0-B7: keras.applications' files (the TF AutoAugment checkpoints; MD5 from
+# keras.applications' source, top-1 from its documentation), the first; then timm's ports of TF's
+# checkpoints on the Hub, with timm's top-1 at the TF sizes: AutoAugment (aa_in1k, the same
+# weights), RandAugment (ra_in1k), AdvProp (ap_in1k, normalized to [-1, 1]) and Noisy Student
+# (ns_jft_in1k, trained with JFT images). Lite0-4: timm's ports of the TF Lite checkpoints.
+KERAS_WEIGHTS = {
+    "b0": ("902e53a9f72be733fc0bcb005b3ebbac", 77.1),
+    "b1": ("1d254153d4ab51201f1646940f018540", 79.1),
+    "b2": ("b15cce36ff4dcbd00b6dd88e7857a6ad", 80.1),
+    "b3": ("ffd1fdc53d0ce67064dc6a9c7960ede0", 81.6),
+    "b4": ("18c95ad55216b8f92d7e70b3a046e2fc", 82.9),
+    "b5": ("ace28f2a6363774853a83a0b21b9421a", 83.6),
+    "b6": ("165f6e37dce68623721b423839de8be5", 84.0),
+    "b7": ("8c03f828fec3ef71311cd463b6759d99", 84.3),
+}
+TIMM_WEIGHTS = {
+    "b0": {"aa_in1k": 76.882, "in1k": 76.542, "ap_in1k": 77.100, "ns_jft_in1k": 78.680},
+    "b1": {"aa_in1k": 78.840, "in1k": 78.546, "ap_in1k": 79.288, "ns_jft_in1k": 81.388},
+    "b2": {"aa_in1k": 80.074, "in1k": 79.612, "ap_in1k": 80.300, "ns_jft_in1k": 82.412},
+    "b3": {"aa_in1k": 81.648, "in1k": 80.878, "ap_in1k": 81.842, "ns_jft_in1k": 84.054},
+    "b4": {"aa_in1k": 83.040, "in1k": 82.598, "ap_in1k": 83.246, "ns_jft_in1k": 85.156},
+    "b5": {"aa_in1k": 83.696, "in1k": 83.170, "ra_in1k": 83.834, "ap_in1k": 84.258, "ns_jft_in1k": 86.096},
+    "b6": {"aa_in1k": 84.124, "ap_in1k": 84.794, "ns_jft_in1k": 86.476},
+    "b7": {"aa_in1k": 84.424, "ra_in1k": 84.926, "ap_in1k": 85.132, "ns_jft_in1k": 86.850},
+    "lite0": {"in1k": 74.846},
+    "lite1": {"in1k": 76.674},
+    "lite2": {"in1k": 77.470},
+    "lite3": {"in1k": 79.808},
+    "lite4": {"in1k": 81.540},
+}
+
+
+def _weights(coefficient, preprocessing):
+    sources = []
+    if coefficient in KERAS_WEIGHTS:
+        md5, top1 = KERAS_WEIGHTS[coefficient]
+        sources.append(
+            keras_source(f"keras-applications/efficientnet{coefficient}.h5", top1, md5, "md5", host_folder=False)
+        )
+    for tag, top1 in TIMM_WEIGHTS[coefficient].items():
+        inception = tag == "ap_in1k" and not is_lite(coefficient)
+        own = dataclasses.replace(preprocessing, mean=INCEPTION_MEAN, std=INCEPTION_STD) if inception else None
+        sources.append(timm_source(f"tf_efficientnet_{coefficient}.{tag}", top1, "Apache-2.0", own))
+    return tuple(sources)
+
+
 def _variant(coefficient, params, macs_m, top1, crop_pct, *, compared=False, interpolation="bicubic"):
     lite = is_lite(coefficient)
     source = "tensorflow/tpu efficientnet/lite; timm" if lite else "keras.applications EfficientNet; timm"
@@ -328,7 +377,9 @@ def _variant(coefficient, params, macs_m, top1, crop_pct, *, compared=False, int
         equals=f"timm:tf_efficientnet_{coefficient}",
         preprocessing=_preprocessing(coefficient, crop_pct, interpolation),
         key_map=TIMM_KEY_MAP,
-        layouts={"efficientnet_pytorch": efficientnet_pytorch_key_map(coefficient)},
+        # keras.applications' B0-B7 have the same weighted layers in the same order (tested)
+        layouts={"efficientnet_pytorch": efficientnet_pytorch_key_map(coefficient)} | ({} if lite else {"keras": None}),
+        weights=_weights(coefficient, _preprocessing(coefficient, crop_pct, interpolation)),
         compared=compared,
     )
 

@@ -23,7 +23,7 @@ from keras_lightnets.models.scaffold import (
     stage_block_name,
     width_tag,
 )
-from keras_lightnets.models.variant import Family, Reference, Variant, torchvision_source
+from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, timm_source, torchvision_source
 
 # The searched architectures (the paper's Figure 7 and Appendix; TF's block strings), one row
 # per stage: (kernel, expansion, output channels, repeats, first stride, SE ratio, skip).
@@ -221,6 +221,26 @@ TORCHVISION_WEIGHTS = {
 }
 
 
+# timm's own ImageNet weights (RMSProp recipe) on the Hub: (version, alpha) → (timm name, top-1 at
+# 224, bicubic). The B1 1.0 file is in timm's layout, a second layout of that torchvision-born variant.
+TIMM_WEIGHTS = {
+    ("b1", 1.0): ("mnasnet_100.rmsp_in1k", 74.672),
+    ("a1", 0.75): ("semnasnet_075.rmsp_in1k", 73.000),
+    ("a1", 1.0): ("semnasnet_100.rmsp_in1k", 75.452),
+}
+TIMM_PREPROCESSING = Preprocessing(interpolation="bicubic")
+
+
+def _weights(version, alpha):
+    sources = []
+    if version == "b1" and alpha in TORCHVISION_WEIGHTS:
+        sources.append(torchvision_source(*TORCHVISION_WEIGHTS[alpha]))
+    if (version, alpha) in TIMM_WEIGHTS:
+        name, top1 = TIMM_WEIGHTS[version, alpha]
+        sources.append(timm_source(name, top1, "Apache-2.0 (timm)", TIMM_PREPROCESSING))
+    return tuple(sources)
+
+
 def _variant(version, alpha, params, macs_m, top1, source):
     name = f"mnasnet_{version}_{width_tag(alpha)}"
     if version == "b1" and alpha in _TORCHVISION_NAMES:
@@ -238,9 +258,8 @@ def _variant(version, alpha, params, macs_m, top1, source):
         Reference(params, macs_m, top1, source),
         equals=equals,
         key_map=key_map,
-        weights=(torchvision_source(*TORCHVISION_WEIGHTS[alpha]),)
-        if version == "b1" and alpha in TORCHVISION_WEIGHTS
-        else (),
+        layouts={"timm": TIMM_KEY_MAP} if version == "b1" and key_map is not TIMM_KEY_MAP else {},
+        weights=_weights(version, alpha),
         compared=name in COMPARED or equals == "golden",
     )
 

@@ -9,7 +9,7 @@ from functools import partial
 from keras_lightnets.checks import check_choice, check_positive, check_rate
 from keras_lightnets.layers import conv_bn_act, depthwise_separable
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
-from keras_lightnets.models.variant import INCEPTION_PREPROCESSING, Family, Reference, Variant
+from keras_lightnets.models.variant import INCEPTION_PREPROCESSING, Family, Reference, Variant, keras_source
 
 # Table 1 of the paper: a 3x3/2 stem of 32 filters, then 13 depthwise
 # separable blocks as (pointwise filters, stride). Widths scale as int(f * alpha).
@@ -136,6 +136,10 @@ TIMM_KEY_MAP = (
 )
 
 
+# How keras.applications spells each alpha in its weight files' names.
+KERAS_ALPHA_TEXT = {0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}
+
+
 def _variant(alpha, params, macs_m, top1):
     tag = width_tag(alpha)
     return Variant(
@@ -145,6 +149,8 @@ def _variant(alpha, params, macs_m, top1):
             params, macs_m, top1, "keras.applications MobileNet" + ("; timm mobilenetv1_100" if alpha == 1.0 else "")
         ),
         equals=f"keras:MobileNet(alpha={alpha})",
+        # keras.applications' 224-pixel file; its source states no digest: the host's MD5 is checked
+        weights=(keras_source(f"mobilenet/mobilenet_{KERAS_ALPHA_TEXT[alpha]}_224_tf.h5", top1),),
     )
 
 

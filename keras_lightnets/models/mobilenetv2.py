@@ -9,7 +9,7 @@ from functools import partial
 from keras_lightnets.checks import check_choice, check_positive, check_rate
 from keras_lightnets.layers import conv_bn_act, inverted_residual
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
-from keras_lightnets.models.variant import INCEPTION_PREPROCESSING, Family, Reference, Variant
+from keras_lightnets.models.variant import INCEPTION_PREPROCESSING, Family, Reference, Variant, keras_source
 
 # Table 2 of the paper: (expansion t, output channels c, repeats n, first stride s).
 STEM_FILTERS = 32
@@ -127,6 +127,10 @@ def _variant(alpha, params, macs_m, top1):
         {"alpha": alpha},
         Reference(params, macs_m, top1, "keras.applications MobileNetV2"),
         equals=f"keras:MobileNetV2(alpha={alpha})",
+        # keras.applications' 224-pixel file; its source states no digest: the host's MD5 is checked
+        weights=(
+            keras_source(f"mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_224.h5", top1),
+        ),
     )
 
 

@@ -16,7 +16,7 @@ from keras_lightnets.checks import check_number, check_rate
 from keras_lightnets.design_space.regnet_rule import regnet_stages
 from keras_lightnets.models.anynet import STEM_WIDTH, anynet_body
 from keras_lightnets.models.scaffold import application_args, build_model, dense_head
-from keras_lightnets.models.variant import Family, Reference, Variant
+from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, timm_source
 
 __all__ = ["TIMM_KEY_MAP", "RegNet"]
 
@@ -114,6 +114,54 @@ TIMM_KEY_MAP = (
 COMPARED = ("regnetx_002", "regnety_002", "regnetx_080", "regnety_040")
 
 
+# ImageNet weights on the Hugging Face Hub in timm's layout, with timm's top-1 at 224: pycls's own
+# (``pycls_in1k``, the first: ``weights="imagenet"``), torchvision's second recipe (``tv2_in1k``,
+# crop 0.965) and timm's (``ra_in1k`` / ``ra3_in1k``, crop 0.95; DeiT's teacher ``deit_in1k``).
+PYCLS = Preprocessing(interpolation="bicubic")
+TV2 = Preprocessing(interpolation="bilinear", crop_pct=0.965)
+TIMM_RECIPE = Preprocessing(interpolation="bicubic", crop_pct=0.95)
+TIMM_WEIGHTS = {
+    "regnetx_002": {"pycls_in1k": 68.758},
+    "regnetx_004": {"pycls_in1k": 72.482},
+    "regnetx_006": {"pycls_in1k": 73.904},
+    "regnetx_008": {"pycls_in1k": 75.054, "tv2_in1k": 77.294},
+    "regnetx_016": {"pycls_in1k": 76.936, "tv2_in1k": 79.440},
+    "regnetx_032": {"pycls_in1k": 78.160, "tv2_in1k": 80.916},
+    "regnetx_040": {"pycls_in1k": 78.486},
+    "regnetx_064": {"pycls_in1k": 79.062},
+    "regnetx_080": {"pycls_in1k": 79.214, "tv2_in1k": 81.552},
+    "regnetx_120": {"pycls_in1k": 79.608},
+    "regnetx_160": {"pycls_in1k": 79.844, "tv2_in1k": 82.574},
+    "regnetx_320": {"pycls_in1k": 80.258, "tv2_in1k": 82.824},
+    "regnety_002": {"pycls_in1k": 70.288},
+    "regnety_004": {"pycls_in1k": 74.004, "tv2_in1k": 75.594},
+    "regnety_006": {"pycls_in1k": 75.274},
+    "regnety_008": {"pycls_in1k": 76.334},
+    "regnety_016": {"pycls_in1k": 77.880, "tv2_in1k": 80.668},
+    "regnety_032": {"pycls_in1k": 78.902, "ra_in1k": 81.948, "tv2_in1k": 81.788},
+    "regnety_040": {"pycls_in1k": 79.246, "ra3_in1k": 82.308},
+    "regnety_064": {"pycls_in1k": 79.734, "ra3_in1k": 83.006},
+    "regnety_080": {"pycls_in1k": 79.874, "ra3_in1k": 83.166},
+    "regnety_120": {"pycls_in1k": 80.382},
+    "regnety_160": {"pycls_in1k": 80.284, "deit_in1k": 83.000, "tv2_in1k": 82.646},
+    "regnety_320": {"pycls_in1k": 80.796, "tv2_in1k": 83.170},
+}
+TAG_TERMS = {
+    "pycls_in1k": ("MIT (pycls)", PYCLS),
+    "tv2_in1k": ("BSD-3-Clause (torchvision)", TV2),
+    "ra_in1k": ("Apache-2.0 (timm)", TIMM_RECIPE),
+    "ra3_in1k": ("Apache-2.0 (timm)", TIMM_RECIPE),
+    "deit_in1k": ("Apache-2.0 (timm)", TIMM_RECIPE),
+}
+
+
+def _weights(name):
+    return tuple(
+        timm_source(f"{name}.{tag}", top1, TAG_TERMS[tag][0], TAG_TERMS[tag][1])
+        for tag, top1 in TIMM_WEIGHTS[name].items()
+    )
+
+
 def _variant(name, depth, w0, wa, wm, group_width, params, pycls_flops, top1):
     y = name.startswith("regnety")
     kwargs = {"w0": w0, "wa": wa, "wm": wm, "depth": depth, "group_width": group_width}
@@ -126,6 +174,7 @@ def _variant(name, depth, w0, wa, wm, group_width, params, pycls_flops, top1):
         Reference(params, pycls_flops / 1e6, top1, f"pycls dds_baselines {name}; timm {name}"),
         equals=f"timm:{name}",
         key_map=TIMM_KEY_MAP,
+        weights=_weights(name),
         compared=name in COMPARED,
     )
 

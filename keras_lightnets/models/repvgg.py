@@ -26,7 +26,7 @@ from keras_lightnets.checks import check_int, check_number, check_rate
 from keras_lightnets.layers import activation_layer
 from keras_lightnets.layers.rep_branches import rep_branches
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
-from keras_lightnets.models.variant import Family, Reference, Variant
+from keras_lightnets.models.variant import Family, Reference, Variant, timm_source
 
 __all__ = ["TIMM_KEY_MAP", "RepVGG", "repvgg_block"]
 
@@ -178,6 +178,8 @@ def _variant(name, depths, multipliers, groups, params, deploy_params, macs, dep
         ),
         equals=equals,
         key_map=TIMM_KEY_MAP,
+        # The official weights in timm's layout on the Hub (none were published for B1g2).
+        weights=() if top1 is None else (timm_source(f"{name}.rvgg_in1k", top1, "MIT"),),
         compared=name in COMPARED,
     )
 

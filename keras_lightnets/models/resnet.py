@@ -24,7 +24,15 @@ from keras import layers
 from keras_lightnets.checks import check_choice, check_int, check_rate
 from keras_lightnets.layers import conv_bn_act, residual_block
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
-from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, torchvision_source
+from keras_lightnets.models.variant import (
+    Family,
+    Preprocessing,
+    Reference,
+    Variant,
+    keras_source,
+    timm_source,
+    torchvision_source,
+)
 
 __all__ = ["TORCH_KEY_MAP", "ResNet"]
 
@@ -220,6 +228,53 @@ TORCHVISION_WEIGHTS = {
 }
 
 
+# More ImageNet weights of the same networks, in timm's layout (torchvision's names) on the Hub,
+# with timm's top-1 at 224: torchvision's second recipe (tv2_in1k, crop 0.965), "ResNet strikes
+# back" (a1_in1k, a1h_in1k: crop 0.95, bicubic) and Facebook's semi-weakly supervised ResNeXts
+# (fb_swsl_ig1b_ft_in1k, non-commercial licence).
+TV2 = Preprocessing(crop_pct=0.965)
+STRIKES_BACK = Preprocessing(crop_pct=0.95, interpolation="bicubic")
+TIMM_WEIGHTS = {
+    "resnet18": {"a1_in1k": 71.504},
+    "resnet34": {"a1_in1k": 76.420},
+    "resnet50": {"tv2_in1k": 80.846, "a1_in1k": 80.382},
+    "resnet101": {"tv2_in1k": 81.906, "a1h_in1k": 81.950, "a1_in1k": 81.494},
+    "resnet152": {"tv2_in1k": 82.294, "a1h_in1k": 82.818, "a1_in1k": 81.998},
+    "resnext50_32x4d": {"tv2_in1k": 81.190, "a1h_in1k": 81.140, "fb_swsl_ig1b_ft_in1k": 82.162},
+    "resnext101_32x4d": {"fb_swsl_ig1b_ft_in1k": 83.268},
+    "resnext101_32x8d": {"tv2_in1k": 82.832, "fb_swsl_ig1b_ft_in1k": 84.276},
+}
+TAG_TERMS = {
+    "tv2_in1k": ("BSD-3-Clause (torchvision)", TV2),
+    "a1_in1k": ("Apache-2.0 (timm)", STRIKES_BACK),
+    "a1h_in1k": ("Apache-2.0 (timm)", STRIKES_BACK),
+    "fb_swsl_ig1b_ft_in1k": ("CC-BY-NC-4.0 (Facebook semi-weakly supervised)", Preprocessing()),
+}
+# keras.applications' ResNet v1 files: (file, MD5 from its source, top-1 from its documentation).
+KERAS_WEIGHTS = {
+    "resnet50_v1": ("resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5", "2cb95161c43110f7111970584f804107", 74.9),
+    "resnet101_v1": (
+        "resnet/resnet101_weights_tf_dim_ordering_tf_kernels.h5",
+        "f1aeb4b969a6efcfb50fad2f0c20cfc5",
+        76.4,
+    ),
+    "resnet152_v1": (
+        "resnet/resnet152_weights_tf_dim_ordering_tf_kernels.h5",
+        "100835be76be38e30d865e96f2aaae62",
+        76.6,
+    ),
+}
+
+
+def _weights(name):
+    sources = [torchvision_source(*TORCHVISION_WEIGHTS[name])] if name in TORCHVISION_WEIGHTS else []
+    sources += [timm_source(f"{name}.{tag}", top1, *TAG_TERMS[tag]) for tag, top1 in TIMM_WEIGHTS.get(name, {}).items()]
+    if name in KERAS_WEIGHTS:
+        path, md5, top1 = KERAS_WEIGHTS[name]
+        sources.append(keras_source(path, top1, md5))
+    return tuple(sources)
+
+
 def _variant(name, kwargs, params, macs_m, top1, source, equals):
     preprocessing = CAFFE_PREPROCESSING if kwargs.get("version") == "1" else None
     return Variant(
@@ -230,8 +285,12 @@ def _variant(name, kwargs, params, macs_m, top1, source, equals):
         preprocessing=preprocessing,
         key_map=None if equals.startswith("keras:") else TORCH_KEY_MAP,
         # timm's resnet / resnext use torchvision's names: one map for both layouts
-        layouts={} if equals.startswith("keras:") else {"torchvision": TORCH_KEY_MAP},
-        weights=(torchvision_source(*TORCHVISION_WEIGHTS[name]),) if name in TORCHVISION_WEIGHTS else (),
+        # keras.applications' caffe-mode files take BGR: their first convolution's input channels
+        # are reversed on load ("bgr_input"), so the model takes RGB like every other.
+        layouts={"keras": "bgr_input"}
+        if equals.startswith("keras:")
+        else {"torchvision": TORCH_KEY_MAP, "timm": TORCH_KEY_MAP},
+        weights=_weights(name),
         compared=name in COMPARED,
     )
 

@@ -9,7 +9,7 @@ from functools import partial
 from keras_lightnets.checks import check_positive, check_rate
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
-from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant
+from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, timm_source
 
 # The paper's channel configuration: 16 inverted-residual blocks in six stages
 # whose output widths grow linearly from 16 by 180/16 per block, times the width.
@@ -144,6 +144,11 @@ TIMM_KEY_MAP = (
 )
 
 
+# The official (NAVER) ImageNet weights in timm's layout on the Hugging Face Hub: timm's top-1 at
+# 224, bicubic, crop 0.875 (this family's preprocessing).
+TIMM_WEIGHTS = {"100": 77.862, "130": 79.492, "150": 80.322, "200": 81.636, "300": 82.780}
+
+
 def _variant(width, params, macs_m, top1, in_timm=True):
     tag = width_tag(width)
     return Variant(
@@ -153,6 +158,7 @@ def _variant(width, params, macs_m, top1, in_timm=True):
         # timm registers five widths; its ReXNet class builds the official 0.9 and 2.2 as well
         equals=f"timm:rexnet_{tag}" if in_timm else f"timm:rexnet_100(width_mult={width})",
         key_map=TIMM_KEY_MAP,  # the official checkpoints use timm's layout too
+        weights=(timm_source(f"rexnet_{tag}.nav_in1k", TIMM_WEIGHTS[tag], "MIT"),) if tag in TIMM_WEIGHTS else (),
     )
 
 

@@ -133,10 +133,9 @@ def _check_weights(weights):
     return "file", path
 
 
-def _published_weights_file(variant, tag, *, include_top, classes):
-    """The converted weights file of ``variant``'s published checkpoint ``tag`` (downloaded and converted once)."""
+def _published_source(variant, tag, *, include_top, classes):
+    """``(registry row, WeightSource)`` of ``variant``'s published checkpoint ``tag``."""
     from keras_lightnets.registry import get_entry, list_models
-    from keras_lightnets.weights.download import pretrained_weights_file
 
     if variant is not None:
         variant = get_entry(variant.name)  # the registry's row: the one source of truth for lookups
@@ -159,7 +158,7 @@ def _published_weights_file(variant, tag, *, include_top, classes):
             f"`weights={tag!r}` with `include_top=True` needs classes=1000 (the published classifier), got "
             f"classes={classes}; use include_top=False for a new head"
         )
-    return pretrained_weights_file(variant, source)
+    return variant, source
 
 
 def _check_classifier_activation(activation):
@@ -334,6 +333,12 @@ def build_model(
     weights_spec = _check_weights(weights)
     variant, record = _architecture_record(family, architecture, classes)
     preprocessing = variant.preprocessing if variant is not None else family.preprocessing
+    published = weights_spec is not None and weights_spec[0] == "published"
+    if published:
+        entry, source = _published_source(variant, weights_spec[1], include_top=include_top, classes=classes)
+        # Weights trained with another preprocessing than the variant's (timm's tv2_in1k crop,
+        # ap_in1k's Inception mean) carry theirs into the model card and in-graph normalization.
+        preprocessing = source.preprocessing or preprocessing
     shape = _resolve_input_shape(
         input_tensor,
         input_shape,
@@ -347,11 +352,12 @@ def build_model(
             f"map, whose size follows the input. Pass input_shape=({preprocessing.input_size[0]}, "
             f"{preprocessing.input_size[1]}, {shape[2]}), or include_top=False for any size; got {shape}"
         )
-    published = weights_spec is not None and weights_spec[0] == "published"
     if published:
+        from keras_lightnets.weights.download import pretrained_weights_file
+
         # After every argument check, before this model is built: downloaded and converted once,
         # later calls read the cache.
-        weights_path = _published_weights_file(variant, weights_spec[1], include_top=include_top, classes=classes)
+        weights_path = pretrained_weights_file(entry, source)
     else:
         weights_path = None if weights_spec is None else weights_spec[1]
 

@@ -22,6 +22,8 @@ __all__ = [
     "Reference",
     "Variant",
     "WeightSource",
+    "keras_source",
+    "timm_source",
     "torchvision_source",
 ]
 
@@ -79,6 +81,11 @@ INCEPTION_PREPROCESSING = Preprocessing(mean=INCEPTION_MEAN, std=INCEPTION_STD)
 
 TORCHVISION_LICENSE = "BSD-3-Clause (torchvision); ImageNet terms of access apply to the weights"
 TORCHVISION_HOST = "https://download.pytorch.org/models/"
+HUB_HOST = "https://huggingface.co/"
+KERAS_HOST = "https://storage.googleapis.com/"
+KERAS_FOLDER = "tensorflow/keras-applications/"
+KERAS_LICENSE = "Apache-2.0 (keras.applications); ImageNet terms of access apply to the weights"
+HASH_ALGORITHMS = {"sha256": 64, "md5": 32}
 
 
 @dataclass(frozen=True)
@@ -89,11 +96,21 @@ class WeightSource:
         tag: its name for ``weights=`` (timm's style: ``"tv_in1k"``).
         url: the publisher's URL.
         layout: the checkpoint's key layout, a key of
-            :func:`keras_lightnets.weights.checkpoint_layouts` for the variant (``"torchvision"``).
+            :func:`keras_lightnets.weights.checkpoint_layouts` for the variant (``"torchvision"``,
+            ``"timm"``, ``"keras"``).
         top1: the ImageNet-1k top-1 (%) the publisher reports for it.
         license: the publisher's terms.
-        sha256: the file's SHA-256 hex digest, or its first digits where that is all the
-            publisher states (torchvision puts them in the file name); checked after download.
+        file_hash: the file's digest (hex), or its first digits where that is all the publisher
+            states (torchvision puts 8 to 10 in the file name); checked after download. ``None``:
+            the digest the host itself publishes with the file is fetched and checked (the Hugging
+            Face Hub's SHA-256 of the stored object, Google Cloud Storage's MD5), so no file is
+            ever used unverified.
+        hash_algorithm: ``"sha256"`` or ``"md5"`` (what keras.applications states for ResNet).
+        preprocessing: the preprocessing these weights were trained and evaluated with, where it
+            is not the variant's (timm's ``tv2_in1k`` crops at 0.965, ``ap_in1k`` uses the
+            Inception mean and std); a model built with them carries it in its model card.
+        filename: the name in the cache; default the URL's last part (for a Hub file, the
+            repository's name, since every timm repository calls its file ``model.safetensors``).
     """
 
     tag: str
@@ -101,17 +118,27 @@ class WeightSource:
     layout: str
     top1: float | None
     license: str
-    sha256: str
+    file_hash: str | None = None
+    hash_algorithm: str = "sha256"
+    preprocessing: "Preprocessing | None" = None
+    filename: str = ""
 
     def __post_init__(self):
         if not self.url.startswith("https://"):
             raise ValueError(f"weight source {self.tag!r}: the url must be https, got {self.url!r}")
-        if len(self.sha256) < 8 or any(c not in "0123456789abcdef" for c in self.sha256):
-            raise ValueError(f"weight source {self.tag!r}: sha256 must be at least 8 lowercase hex digits")
-
-    @property
-    def filename(self):
-        return self.url.rsplit("/", 1)[-1]
+        if self.hash_algorithm not in HASH_ALGORITHMS:
+            raise ValueError(f"weight source {self.tag!r}: hash_algorithm must be one of {sorted(HASH_ALGORITHMS)}")
+        digest = self.file_hash
+        if digest is not None and (
+            not 8 <= len(digest) <= HASH_ALGORITHMS[self.hash_algorithm]
+            or any(c not in "0123456789abcdef" for c in digest)
+        ):
+            raise ValueError(f"weight source {self.tag!r}: file_hash must be 8 or more lowercase hex digits")
+        if not self.filename:
+            name = self.url.rsplit("/", 1)[-1]
+            if self.url.startswith(HUB_HOST) and "/resolve/" in self.url:
+                name = self.url[len(HUB_HOST) :].split("/resolve/")[0].split("/")[-1] + "." + name.rsplit(".", 1)[-1]
+            object.__setattr__(self, "filename", name)
 
 
 def torchvision_source(filename, top1, tag="tv_in1k"):
@@ -119,8 +146,36 @@ def torchvision_source(filename, top1, tag="tv_in1k"):
     digest = filename.rsplit("-", 1)[-1].split(".", 1)[0]
     return WeightSource(
         tag=tag, url=TORCHVISION_HOST + filename, layout="torchvision", top1=top1, license=TORCHVISION_LICENSE,
-        sha256=digest,
+        file_hash=digest,
     )  # fmt: skip
+
+
+def timm_source(name, top1, license, preprocessing=None, layout="timm"):
+    """A timm checkpoint on the Hugging Face Hub, ``name`` being timm's ``model.tag``
+    (``"rexnet_100.nav_in1k"``): ``https://huggingface.co/timm/<name>/resolve/main/model.safetensors``,
+    verified against the SHA-256 the Hub states for it. ``top1``: timm's results table at the
+    weights' evaluation size."""
+    tag = name.split(".", 1)[1]
+    return WeightSource(
+        tag=tag, url=f"{HUB_HOST}timm/{name}/resolve/main/model.safetensors", layout=layout, top1=top1,
+        license=license, preprocessing=preprocessing,
+    )  # fmt: skip
+
+
+def keras_source(path, top1, file_hash=None, hash_algorithm="md5", tag="keras_in1k", host_folder=True):
+    """A keras.applications weights file: ``path`` under ``tensorflow/keras-applications/`` on its
+    host (directly under the host with ``host_folder=False``), with the digest keras.applications'
+    source states where it states one, else the MD5 the host states for it."""
+    url = KERAS_HOST + (KERAS_FOLDER if host_folder else "") + path
+    return WeightSource(
+        tag=tag,
+        url=url,
+        layout="keras",
+        top1=top1,
+        license=KERAS_LICENSE,
+        file_hash=file_hash,
+        hash_algorithm=hash_algorithm,
+    )
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,14 @@ from pathlib import Path
 from keras_lightnets.models.describe import model_identity
 from keras_lightnets.models.scaffold import WEIGHTS_FILE_SUFFIXES as KERAS_SUFFIXES
 from keras_lightnets.registry import get_entry
+from keras_lightnets.weights.keras_h5 import is_keras_h5, load_keras_h5
 from keras_lightnets.weights.torch_pickle import read_torch_checkpoint
 from keras_lightnets.weights.torch_port import IGNORED_SUFFIXES, compile_key_map, load_torch_weights, map_key
 
 __all__ = ["checkpoint_layouts", "detect_layout", "load_checkpoint", "read_checkpoint"]
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+KERAS_LAYOUT = "keras"
 
 
 def read_checkpoint(path):
@@ -47,10 +49,18 @@ def read_checkpoint(path):
 
 
 def checkpoint_layouts(entry):
-    """``{layout name: key map}`` of the registry row ``entry`` (its reference's map first)."""
+    """``{layout name: key map}`` of the registry row ``entry`` (its reference's map first).
+
+    ``"keras"`` (keras.applications' ``.h5`` files, loaded in graph order) has no key map: its
+    value is ``None``, or ``"bgr_input"`` when the files' networks take BGR pixels; a variant has
+    it when it equals a keras.applications model.
+    """
     layouts = {}
+    kind = entry.reference_call[0]
     if entry.key_map is not None:
-        layouts[entry.reference_call[0]] = entry.key_map
+        layouts[kind] = entry.key_map
+    if kind == KERAS_LAYOUT:
+        layouts[KERAS_LAYOUT] = None
     layouts.update(entry.layouts)
     return layouts
 
@@ -70,6 +80,8 @@ def detect_layout(state, layouts):
     prefixes = _module_prefixes(state)
     reasons = {}
     for name, key_map in layouts.items():
+        if key_map is None or isinstance(key_map, str):
+            continue  # a layout in graph order (keras.applications' .h5): never recognised from keys
         rules = compile_key_map(key_map)
         mapped = {prefix: map_key(rules, prefix) for prefix in prefixes}
         unmapped = next((p for p, (layer, why) in mapped.items() if layer is None and why != "skipped"), None)
@@ -85,8 +97,8 @@ def load_checkpoint(model, path, *, layout=None):
 
     Args:
         model: built by this package; its model card names the variant whose layouts apply.
-        path: ``.safetensors``, ``.pth`` / ``.pt`` / ``.bin`` / ``.ckpt``, or our own
-            ``.weights.h5`` / ``.keras``.
+        path: ``.safetensors``, ``.pth`` / ``.pt`` / ``.bin`` / ``.ckpt``, a keras.applications
+            ``.h5`` weights file (loaded in graph order), or our own ``.weights.h5`` / ``.keras``.
         layout: force a layout name (see :func:`checkpoint_layouts`); default: recognised from
             the keys.
 
@@ -100,6 +112,14 @@ def load_checkpoint(model, path, *, layout=None):
             raise ValueError(f"checkpoint file does not exist: {path!r}")
         model.load_weights(path)
         return model
+    if path.endswith(".h5"):
+        if not os.path.isfile(path):
+            raise ValueError(f"checkpoint file does not exist: {path!r}")
+        if not is_keras_h5(path):
+            raise ValueError(f"{path!r} is not a Keras weights file (an HDF5 file with 'layer_names' at its root)")
+        variant = model_identity(model)["variant"]
+        keras_layout = checkpoint_layouts(get_entry(variant)).get(KERAS_LAYOUT) if variant else None
+        return load_keras_h5(model, path, bgr_input=keras_layout == "bgr_input")
     variant = model_identity(model)["variant"]
     if variant is None:
         raise ValueError(
@@ -110,6 +130,8 @@ def load_checkpoint(model, path, *, layout=None):
     layouts = checkpoint_layouts(get_entry(variant))
     if layout is not None and layout not in layouts:
         raise ValueError(f"`layout` must be one of {sorted(layouts)} for {variant!r}, got {layout!r}")
+    if layout is not None and (layouts[layout] is None or isinstance(layouts[layout], str)):
+        raise ValueError(f"`layout={layout!r}` is read from a keras.applications .h5 file, got {path!r}")
     state = read_checkpoint(path)
     name = layout or detect_layout(state, layouts)
     return load_torch_weights(model, state, layouts[name])

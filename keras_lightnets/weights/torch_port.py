@@ -42,6 +42,8 @@ TORCH_SUFFIXES = {
     "moving_variance": "running_var",
 }
 IGNORED_SUFFIXES = ("num_batches_tracked",)
+# A checkpoint of another width mismatches every tensor: the first few say what happened.
+SHOWN_PER_SECTION = 8
 
 
 def _to_numpy(value):
@@ -206,7 +208,9 @@ def load_torch_weights(model, source, key_map, *, strict=True):
         for title, entries in sections:
             if entries:
                 lines.append(f"{title}:")
-                lines += [f"  {entry}" for entry in entries]
+                lines += [f"  {entry}" for entry in entries[:SHOWN_PER_SECTION]]
+                if len(entries) > SHOWN_PER_SECTION:
+                    lines.append(f"  ... and {len(entries) - SHOWN_PER_SECTION} more")
         raise ValueError("\n".join(lines))
     if unexpected or missing:
         warnings.warn(
