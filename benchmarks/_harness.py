@@ -55,17 +55,19 @@ def write_atomic(path, text):
         raise
 
 
-def interleaved_medians(calls, runs, progress=None):
+def interleaved_medians(calls, runs, progress=None, clock=time.perf_counter):
     """Times ``runs`` rounds of every callable in ``calls`` (a dict), alternating A B A B ...
 
     Returns ``{name: (median seconds, [all seconds])}``. Each call must finish its
-    work before returning (fetch results to the host).
+    work before returning (fetch results to the host). ``clock``: wall time by default;
+    ``time.process_time`` counts the CPU seconds this process spends (all its threads), which
+    leaves out the time other processes take from a shared machine.
     """
     times = {name: [] for name in calls}
     rounds = range(runs) if progress is None else progress(range(runs))
     for _ in rounds:
         for name, call in calls.items():
-            start = time.perf_counter()
+            start = clock()
             call()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: (statistics.median(values), values) for name, values in times.items()}

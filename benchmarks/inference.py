@@ -3,8 +3,9 @@
 1. Throughput (images/s) of a keras_lightnets model against its peer, untrained (``weights=None``):
    ``MobileNet`` / ``MobileNetV2`` against keras.applications' at each ``--alphas`` width;
    ``resnet50_v1`` against ``keras.applications.ResNet50`` (the same layout), ``efficientnet_b0``
-   (``include_preprocessing=True``) against ``keras.applications.EfficientNetB0``; RegNetX-400MF and
-   RegNetY-400MF against kimm's ``RegNetX004`` / ``RegNetY004`` when kimm is installed (a
+   (``include_preprocessing=True``) against ``keras.applications.EfficientNetB0``, ``vgg16`` against
+   ``keras.applications.VGG16``, ``densenet121`` against ``keras.applications.DenseNet121``;
+   RegNetX-400MF and RegNetY-400MF against kimm's ``RegNetX004`` / ``RegNetY004`` when kimm is installed (a
    benchmark-only dependency: ``pip install kimm``; skipped and said so otherwise). Both models
    run through the same forward, a ``tf.function(jit_compile=False)`` calling
    ``model(x, training=False)``; after ``--warmup`` calls each, ``--runs`` timed calls alternate
@@ -39,6 +40,7 @@ from tqdm import tqdm  # noqa: E402
 import keras_lightnets  # noqa: E402
 
 TARGET_RATIO = 0.98
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -80,6 +82,22 @@ PAIRS = {
         "keras.applications",
         False,
     ),
+    # The same layers in the same order as keras.applications' VGG16 (outputs equal, tested); ours
+    # has separate ReLU layers (Keras fuses them into Conv2D / Dense) and two Dropout layers.
+    "VGG16": (
+        lambda input_shape: keras_lightnets.create_model("vgg16", input_shape=input_shape),
+        lambda input_shape: keras.applications.VGG16(input_shape=input_shape, weights=None),
+        "keras.applications",
+        False,
+    ),
+    # keras.applications' DenseNet121 differs from torchvision's (ours) only in its BatchNorm epsilon
+    # (1.001e-5, `densenet121_keras`): the same layers in the same order, the same work.
+    "DenseNet121": (
+        lambda input_shape: keras_lightnets.create_model("densenet121", input_shape=input_shape),
+        lambda input_shape: keras.applications.DenseNet121(input_shape=input_shape, weights=None),
+        "keras.applications",
+        False,
+    ),
     "RegNetX-400MF": (
         lambda input_shape: keras_lightnets.create_model("regnetx_004", input_shape=input_shape),
         _kimm_builder("RegNetX004"),
@@ -115,6 +133,13 @@ def parse_args(argv=None):
         "--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS), help="comparisons to run (default: all)"
     )
     parser.add_argument("--skip-build-times", action="store_true", help="skip the build-time part")
+    parser.add_argument(
+        "--clock",
+        choices=list(CLOCKS),
+        default="wall",
+        help="wall: elapsed seconds (default); cpu: this process's CPU seconds, all threads (time.process_time), "
+        "which leaves out what other processes take from a shared machine",
+    )
     parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help=f"where results go (default: {DEFAULT_OUTPUT_DIR})"
     )
@@ -159,7 +184,7 @@ def make_forward(model):
     return forward
 
 
-def compare_throughput(label, alpha, x, warmup, runs):
+def compare_throughput(label, alpha, x, warmup, runs, clock="wall"):
     """Interleaved timing of keras_lightnets vs its peer for ``label`` (at width ``alpha`` where it has one)."""
     ours_builder, peer_builder, peer_name, takes_alpha = PAIRS[label]
     input_shape = tuple(x.shape[1:])
@@ -172,7 +197,7 @@ def compare_throughput(label, alpha, x, warmup, runs):
     calls = {side: (lambda forward=forward: forward(x).numpy()) for side, forward in forwards.items()}
     desc = f"{label} alpha={alpha}" if takes_alpha else label
     interleaved_medians(calls, warmup, progress=lambda r: tqdm(r, desc=f"{desc} warm-up", leave=False))
-    medians = interleaved_medians(calls, runs, progress=lambda r: tqdm(r, desc=desc, unit="pair"))
+    medians = interleaved_medians(calls, runs, progress=lambda r: tqdm(r, desc=desc, unit="pair"), clock=CLOCKS[clock])
     times = {side: values for side, (_, values) in medians.items()}
 
     batch = int(x.shape[0])
@@ -198,7 +223,7 @@ def compare_throughput(label, alpha, x, warmup, runs):
     return result
 
 
-def measure_throughput(pairs, alphas, batch_size, image_size, warmup, runs):
+def measure_throughput(pairs, alphas, batch_size, image_size, warmup, runs, clock="wall"):
     """:func:`compare_throughput` for every label in ``pairs`` (every width where it has one)."""
     x = tf.random.stateless_uniform((batch_size, image_size, image_size, 3), seed=(0, 0), dtype=tf.float32)
     results = []
@@ -207,7 +232,7 @@ def measure_throughput(pairs, alphas, batch_size, image_size, warmup, runs):
             print(f"{label}: kimm is not installed (pip install kimm), skipped", file=sys.stderr)
             continue
         for alpha in alphas if PAIRS[label][3] else [None]:
-            results.append(compare_throughput(label, alpha, x, warmup, runs))
+            results.append(compare_throughput(label, alpha, x, warmup, runs, clock))
     return results
 
 
@@ -237,7 +262,12 @@ def render_markdown(report):
         f"- Batch {settings['batch_size']}, {settings['image_size']}x{settings['image_size']}x3 float32; "
         f"{settings['warmup']} warm-up and {settings['runs']} timed calls per model, ours/peer interleaved; "
         "median; forward: `tf.function(jit_compile=False)` calling `model(x, training=False)`; "
-        "default TF threading.",
+        "default TF threading"
+        + (
+            "; clock: CPU seconds of the process (`time.process_time`, all threads), images/s per CPU second."
+            if settings.get("clock") == "cpu"
+            else "."
+        ),
     ]
     if report["throughput"]:
         rows = []
@@ -266,7 +296,9 @@ def main(argv=None):
     env = environment()
     print(f"os.cpu_count() = {env['cpu_count']}; TensorFlow {env['tensorflow']}, Keras {env['keras']}", file=sys.stderr)
 
-    throughput = measure_throughput(args.pairs, args.alphas, args.batch_size, args.image_size, args.warmup, args.runs)
+    throughput = measure_throughput(
+        args.pairs, args.alphas, args.batch_size, args.image_size, args.warmup, args.runs, args.clock
+    )
     build_times = [] if args.skip_build_times else measure_build_times(args.models)
 
     report = {
@@ -278,6 +310,7 @@ def main(argv=None):
             "image_size": args.image_size,
             "alphas": args.alphas,
             "target_ratio": TARGET_RATIO,
+            "clock": args.clock,
             "forward": "tf.function(jit_compile=False) calling model(x, training=False)",
         },
         "throughput": throughput,

@@ -9,7 +9,7 @@ Every family's constructor (``ReXNet``, ``SqueezeNet``, ...) is exported here: t
 modules are found, not listed (see :mod:`keras_lightnets.models`).
 """
 
-from keras_lightnets import layers, models, weights
+from keras_lightnets import layers, models, transfer, weights
 from keras_lightnets.imagenet import decode_predictions, imagenet_classes, preprocess_input
 from keras_lightnets.layers import ModelCard
 from keras_lightnets.models.describe import input_pixel_max, model_identity, model_preprocessing
@@ -46,6 +46,7 @@ __all__ = [
     "profile",
     "reparameterize",
     "representative_models",
+    "transfer",
     "weights",
 ]
 

@@ -18,7 +18,12 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "check_rate",
+    "check_width",
 ]
+
+# The largest model a width multiplier may ask for: 2e9 parameters are 8 GB of float32 weights
+# before any gradient or optimizer state; past that the build runs out of memory, minutes later.
+MAX_PARAMS = 2_000_000_000
 
 
 def check_bool(value, arg):
@@ -67,6 +72,20 @@ def _range(minimum, maximum, exclusive_minimum):
 def check_positive(value, arg, *, integer=False):
     """A finite number > 0 (an integer when ``integer``)."""
     return check_number(value, arg, minimum=0, integer=integer, exclusive_minimum=True)
+
+
+def check_width(value, arg, *, params_at_one, exponent=2):
+    """A finite multiplier > 0 whose model stays under :data:`MAX_PARAMS` parameters, estimated
+    as ``params_at_one * value ** exponent`` (convolutions grow with the square of a width)."""
+    check_positive(value, arg)
+    estimate = params_at_one * value**exponent
+    if estimate > MAX_PARAMS:
+        largest = (MAX_PARAMS / params_at_one) ** (1 / exponent)
+        raise ValueError(
+            f"`{arg}={value!r}` would build a model of about {estimate:.2g} parameters ({estimate * 4 / 1e9:,.0f} GB "
+            f"of float32 weights); `{arg}` must be at most {largest:.3g} here"
+        )
+    return value
 
 
 def check_int(value, arg, minimum, hint=""):

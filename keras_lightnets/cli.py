@@ -4,6 +4,8 @@ lightnets info                 every registered model: measured vs published par
 lightnets info rexnet_100      one model in detail (profile, reference, preprocessing)
 lightnets list [PATTERN]       registered names
 lightnets train MODEL          train on the bundled digits (or --dataset NAME), resumably, into --output
+lightnets train MODEL --weights imagenet --transfer head|from-back[:N]
+                               transfer learning: pretrained body, new classifier, the head (and last N blocks) trains
 lightnets evaluate RUN_DIR     loss / top-1 / top-5 of a run's final model (or of a .keras file)
 lightnets predict IMAGE --model NAME --weights imagenet|TAG|FILE
                                the top-5 ImageNet classes of an image (published weights or a checkpoint)
@@ -120,7 +122,9 @@ def _add_export_parser(commands):
     )
     export.add_argument("model", metavar="MODEL_OR_PATH", help="a run folder, a .keras file or a registered name")
     export.add_argument("--quantization", default="int8", choices=["float32", "float16", "dynamic", "int8"])
-    export.add_argument("--qat-epochs", type=int, default=2, help="int8 only; 0: post-training quantization")
+    export.add_argument(
+        "--qat-epochs", type=int, default=None, help="int8 only (default 2); 0: post-training quantization"
+    )
     export.add_argument("--output", default=None, help="the .tflite file (default: next to the model)")
     export.add_argument("--dataset", default=None, help="labels, QAT and calibration data (default: the run's)")
     export.add_argument("--seed", type=int, default=None)
@@ -167,6 +171,27 @@ def _add_train_parser(commands):
     train.add_argument("--strategy", choices=STRATEGIES, default="auto", help="tf.distribute strategy (default: auto)")
     train.add_argument("--output", default=None, help="output folder (default: runs/MODEL-DATASET)")
     train.add_argument("--recipe", default="default", help="'default' (small data) or 'paper' (published recipe)")
+    train.add_argument(
+        "--weights",
+        default=None,
+        metavar="WEIGHTS",
+        help="pretrained body: 'imagenet' or a published tag (downloaded once), or a checkpoint file (.safetensors, "
+        ".pth/.pt/.bin, .weights.h5, .keras); the classifier is new, for the dataset's classes",
+    )
+    train.add_argument(
+        "--transfer",
+        default=None,
+        metavar="METHOD",
+        help="with --weights: 'head' trains the classifier only; 'from-back' the classifier and the last stage, "
+        "'from-back:N' the last N blocks, 'from-back:NAME' every block from a block or layer name on; the rest is "
+        "frozen (BatchNorm in inference mode). Default: every layer trains",
+    )
+    train.add_argument(
+        "--body-rate",
+        type=float,
+        default=0.1,
+        help="with --transfer: the unfrozen body's learning rate as a fraction of the head's (default: 0.1)",
+    )
     train.add_argument("--learning-rate", type=float, default=None, help="peak rate (default: recipe's, batch-scaled)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="override the recipe's optimizer")
     train.add_argument(
@@ -222,6 +247,9 @@ def train_kwargs(args):
         "strategy": args.strategy,
         "output_dir": args.output,
         "recipe": args.recipe,
+        "weights": args.weights,
+        "transfer": args.transfer,
+        "body_rate": args.body_rate,
         "learning_rate": args.learning_rate,
         "optimizer": args.optimizer,
         "mixed_precision": args.mixed_precision,
@@ -252,7 +280,7 @@ def _train(args, out):
     except NonFiniteLossError as error:
         print(f"lightnets: error: {error}", file=sys.stderr)
         return 1
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # OSError: pretrained weights unavailable
         print(f"lightnets: error: {error}", file=sys.stderr)
         return 2
     print("\n".join(summary(result)), file=out)
@@ -299,17 +327,27 @@ def _expand(patterns):
     return names
 
 
+def _usage_error(message):
+    print(f"lightnets: error: {message}", file=sys.stderr)
+    return 2
+
+
 def _export(args, out):
     from keras_lightnets.deploy.report import export_report
 
     quantization = None if args.quantization == "float32" else args.quantization
+    if args.qat_epochs is not None and quantization != "int8":
+        return _usage_error(f"--qat-epochs applies to --quantization int8 only, not {args.quantization}")
+    if args.qat_epochs is not None and args.qat_epochs < 0:
+        return _usage_error(f"--qat-epochs must be 0 (post-training quantization) or more, got {args.qat_epochs}")
+    qat_epochs = 2 if args.qat_epochs is None else args.qat_epochs
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
         lines = export_report(
             args.model,
             output=args.output,
             quantization=quantization,
-            qat_epochs=args.qat_epochs if quantization == "int8" else 0,
+            qat_epochs=qat_epochs if quantization == "int8" else 0,
             dataset=args.dataset,
             seed=args.seed,
             compare=args.report,

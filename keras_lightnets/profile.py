@@ -43,19 +43,36 @@ def _check_static(layer):
         )
 
 
-def _layer_macs(layer):
+def _graph_nodes(model):
+    """The ids of the calls (nodes) that make ``model``'s graph, or ``None`` when it keeps no such index."""
+    by_depth = getattr(model, "_nodes_by_depth", None)
+    return None if by_depth is None else {id(node) for nodes in by_depth.values() for node in nodes}
+
+
+def _calls(layer, nodes=None):
+    """``(input shape, output shape)`` of every call of ``layer`` in the graph (``nodes``): a layer
+    shared by several calls (PolyNet's convolutions, one per order of a poly-3 module) computes once
+    per call."""
+    return [
+        (node.input_tensors[0].shape, node.output_tensors[0].shape)
+        for node in layer._inbound_nodes
+        if nodes is None or id(node) in nodes
+    ]
+
+
+def _layer_macs(layer, nodes=None):
     _check_static(layer)
-    output_shape = layer.output.shape
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
-        kh, kw = layer.kernel_size
-        return _per_sample(output_shape) * kh * kw
-    if isinstance(layer, keras.layers.Conv2D):
-        kh, kw = layer.kernel_size
-        in_channels = layer.input.shape[-1]
-        return _per_sample(output_shape) * kh * kw * in_channels // layer.groups
-    if isinstance(layer, keras.layers.Dense):
-        return _per_sample(output_shape) * layer.input.shape[-1]
-    return 0
+    total = 0
+    for input_shape, output_shape in _calls(layer, nodes):
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            total += _per_sample(output_shape) * kh * kw
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            total += _per_sample(output_shape) * kh * kw * input_shape[-1] // layer.groups
+        elif isinstance(layer, keras.layers.Dense):
+            total += _per_sample(output_shape) * input_shape[-1]
+    return total
 
 
 def _inbound_layers(layer):
@@ -71,15 +88,22 @@ def profile(model):
     params = sum(math.prod(weight.shape) for weight in model.trainable_weights)
     macs = activations = 0
     depth_at = {}
+    nodes = _graph_nodes(model)
     for layer in model.layers:  # topological order
+        parents = [depth_at.get(id(parent), 0) for parent in _inbound_layers(layer)]
+        if isinstance(layer, keras.Model):
+            # A model used as a layer (one of ours wrapped in a user's model): its own graph.
+            inner = profile(layer)
+            macs, activations = macs + inner.macs, activations + inner.activations
+            depth_at[id(layer)] = max(parents, default=0) + inner.depth
+            continue
         counts = isinstance(layer, (*_CONV_TYPES, keras.layers.Dense))
         if counts:
-            macs += _layer_macs(layer)
+            macs += _layer_macs(layer, nodes)
         elif (entry := find_custom_layer(layer)) is not None:
             _check_static(layer)
             macs += entry.macs(layer)
         if isinstance(layer, _CONV_TYPES):
-            activations += _per_sample(layer.output.shape)
-        parents = [depth_at.get(id(parent), 0) for parent in _inbound_layers(layer)]
+            activations += sum(_per_sample(output_shape) for _, output_shape in _calls(layer, nodes))
         depth_at[id(layer)] = max(parents, default=0) + int(counts)
     return Profile(int(params), int(macs), int(activations), max(depth_at.values(), default=0))

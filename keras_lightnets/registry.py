@@ -133,6 +133,7 @@ _HOSTS = {
     "https://download.pytorch.org/": "torchvision",
     "https://huggingface.co/timm/": "timm (HF Hub)",
     "https://storage.googleapis.com/": "keras.applications",
+    "http://data.lip6.fr/cadene/": "Cadene pretrainedmodels (http, SHA-256 checked)",
 }
 
 

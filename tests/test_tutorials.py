@@ -66,7 +66,27 @@ EXPECTED = {
             "AnyNetX_A: errors (%)",
         ],
     },
-    "05_reparameterize_repvgg_parnet.ipynb": {
+    "05_transfer_learning.ipynb": {
+        "pngs": ["transfer_learning.png"],
+        "texts": [
+            "checkpoint: efficientnet-lite0-57934424.pth",
+            "ImageNet top-3 of the coffee photo: espresso",  # the real weights
+            "18 blocks: stem, block1a, block2a, block2b, block3a, block3b, block4a, block4b, block4c, block5a, "
+            "block5b, block5c, block6a, block6b, block6c, block6d, block7a, top",
+            "head: avg_pool, dropout, predictions | output (None, 10)",
+            "body weights copied: True",
+            "head only (avg_pool, dropout, predictions); 18 body blocks frozen",
+            "trainable parameters: 12,810 of",  # the 1280 x 10 Dense and its bias
+            "frozen BatchNorm statistics unchanged: True",
+            "trained blocks: block6a, block6b, block6c, block6d, block7a, top (6 of 18)",
+            "BodyRateAdamW | body rate 0.1",
+            "block6a's BatchNorm statistics moved: True",
+            "INT8 fully integer: True | built-in ops only: True",
+            "| PTQ INT8: top-1",
+            "| QAT INT8: top-1",
+        ],
+    },
+    "06_reparameterize_repvgg_parnet.ipynb": {
         "pngs": ["reparameterized.png"],
         "texts": [
             "blocks fused: 22 | left: 0",  # the stem and 21 stage blocks of RepVGG-A0

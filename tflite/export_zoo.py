@@ -7,7 +7,10 @@ keras_lightnets ships no pretrained weights, so each model is built with random 
 its reference input size and 1000 ImageNet classes (labels: TFDS's ImageNet class ids, read
 offline). The INT8 file is post-training quantized, calibrated on the bundled digits (the
 only offline images): its size and latency are those of a trained model, its accuracy is
-meaningless. Each file carries Android metadata (labels, normalization, name, version).
+meaningless. A model with layers TFLite runs in float only (AlexNet-2012's local response
+normalization) cannot be fully integer: its second file is dynamic-range quantized (int8 weights,
+float activations) and says so in its quantization column. Each file carries Android metadata
+(labels, normalization, name, version).
 Writes OUTPUT/manifest.json and OUTPUT/results.md (name, quantization, size, MACs, latency).
 """
 
@@ -22,13 +25,16 @@ from tqdm.auto import tqdm
 from keras_lightnets import list_models, profile
 from keras_lightnets.deploy import benchmark_tflite
 from keras_lightnets.deploy.android import export_for_android, load_deployable
+from keras_lightnets.layers.custom_layers import float_only_layers
 from keras_lightnets.training.run_dir import atomic_write_text
 
 
 def export_one(name, output, *, threads, runs, samples):
-    macs = profile(load_deployable(name)[0]).macs
+    model = load_deployable(name)[0]
+    macs = profile(model).macs
+    smallest = "dynamic" if float_only_layers(model) else "int8"
     rows = []
-    for quantization in (None, "int8"):
+    for quantization in (None, smallest):
         path = output / f"{name}_{quantization or 'float32'}.tflite"
         started = time.perf_counter()
         made = export_for_android(name, path, quantization=quantization, qat_epochs=0, representative_samples=samples)

@@ -23,8 +23,10 @@ and batches ``input_context.get_per_replica_batch_size(batch_size)`` examples.
 """
 
 import difflib
+import math
 import os
 import re
+import socket
 from dataclasses import dataclass
 from numbers import Real
 
@@ -44,6 +46,7 @@ __all__ = [
     "BUNDLED_DATASET",
     "DATA_DIR_ENV",
     "DatasetInfo",
+    "DatasetUnavailableError",
     "dataset_info",
     "default_data_dir",
     "distributed_dataset",
@@ -81,7 +84,13 @@ class DatasetInfo:
 
 def default_data_dir(data_dir=None):
     """The data directory: ``data_dir``, else ``$LIGHTNETS_DATA_DIR``, else ``None`` (TFDS's default)."""
-    return data_dir or os.environ.get(DATA_DIR_ENV) or None
+    chosen = data_dir or os.environ.get(DATA_DIR_ENV) or None
+    if chosen is not None and not isinstance(chosen, (str, os.PathLike)):
+        raise TypeError(f"`data_dir` must be a folder path or None, got {chosen!r}")
+    if chosen is not None and os.path.exists(chosen) and not os.path.isdir(chosen):
+        what = "`data_dir`" if data_dir else f"${DATA_DIR_ENV}"
+        raise ValueError(f"{what} must be a folder (TFDS keeps datasets in it), got a file: {os.fspath(chosen)!r}")
+    return chosen
 
 
 # ---------------------------------------------------------------------------------------
@@ -143,6 +152,9 @@ def resolve_normalization(model=None, mean=None, std=None, crop_pct=None, channe
         default_mean, default_std = _rgb_to_gray_stats(default_mean), _rgb_to_gray_stats(default_std)
     mean = _channel_stats("mean", default_mean if mean is None else mean, channels)
     std = _channel_stats("std", default_std if std is None else std, channels)
+    for name, values in (("mean", mean), ("std", std)):
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"`{name}` values must be finite numbers, got {values}")
     if any(s <= 0 for s in std):
         raise ValueError(f"`std` values must be > 0, got {std}")
     crop_pct = default_crop_pct if crop_pct is None else crop_pct
@@ -199,7 +211,31 @@ def _prepare(builder):
     # What tfds.load(download=True) does: the bundled dataset builds offline in a few seconds,
     # others download once into data_dir.
     if not builder.is_prepared():
+        if builder.name != BUNDLED_DATASET and not _online():
+            # Without this, TFDS retries every URL for minutes and leaves partial downloads behind.
+            raise DatasetUnavailableError(
+                f"no network and no local copy of {builder.name!r} in {builder.data_dir!r}: prepare it on a "
+                f"machine with network (tfds.load({builder.name!r}, data_dir=...)) and copy the folder, or pass "
+                f"the `data_dir` that holds it; {BUNDLED_DATASET!r} is bundled and needs none"
+            )
         builder.download_and_prepare()
+
+
+class DatasetUnavailableError(OSError):
+    """A dataset that is neither prepared locally nor downloadable (no network)."""
+
+
+# TFDS downloads from its own bucket or the dataset's URLs; reaching Google's storage host says
+# whether there is any network at all (a proxy-only or air-gapped machine answers quickly "no").
+_PROBE_HOST = ("storage.googleapis.com", 443)
+
+
+def _online(timeout=5):
+    try:
+        socket.create_connection(_PROBE_HOST, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _check_split(builder, split):
@@ -212,6 +248,18 @@ def _check_split(builder, split):
         name = part.split("[", 1)[0].strip()
         if name not in available:
             raise ValueError(f"`split` {name!r} is not a split of {builder.name!r}; available: {', '.join(available)}")
+    if builder.info.splits[available[0]].num_examples == 0:
+        return  # split sizes unknown before preparation
+    try:
+        selected = builder.info.splits[split].num_examples
+    except Exception as error:  # noqa: BLE001 - TFDS raises assorted errors for malformed slices
+        raise ValueError(
+            f"`split` {split!r} is not a valid TFDS split spec ({error}); examples: 'train', 'train[:90%]', "
+            "'train[100:200]', 'train+test'"
+        ) from None
+    if selected <= 0:
+        raise ValueError(f"`split` {split!r} selects no examples of {builder.name!r} (an empty slice)")
+    return selected
 
 
 def _open(dataset, data_dir):
@@ -355,7 +403,16 @@ def make_dataset(
             seed += input_context.input_pipeline_id
 
     builder, image_key, label_key = _open(dataset, data_dir)
-    _check_split(builder, split)
+    selected = _check_split(builder, split)
+    if drop_remainder and selected is not None:
+        pipelines = 1 if input_context is None else input_context.num_input_pipelines
+        if selected // pipelines < per_replica_batch_size:
+            raise ValueError(
+                f"`batch_size` {batch_size} is larger than the {selected} examples of {split!r}"
+                + (f" ({selected // pipelines} per input pipeline)" if pipelines > 1 else "")
+                + ": dropping the incomplete batch would leave no batch at all; use a smaller batch_size "
+                "or drop_remainder=False"
+            )
     read_split = split
     if input_context is not None and input_context.num_input_pipelines > 1:
         # Example-level shards (works with single-file datasets, unlike TFDS's file-level

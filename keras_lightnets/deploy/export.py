@@ -33,6 +33,8 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from keras_lightnets.checks import check_int
 from keras_lightnets.deploy.tflite_file import TFLiteSummary, inspect_tflite
+from keras_lightnets.files import load_keras_model
+from keras_lightnets.models.describe import without_auxiliary_outputs
 from keras_lightnets.models.variant import Preprocessing
 from keras_lightnets.training.run_dir import atomic_write_bytes
 
@@ -95,7 +97,7 @@ def _load_if_path(model):
         model_path = Path(model)
         if model_path.suffix != ".keras" or not model_path.is_file():
             raise ValueError(f"`model` path {str(model_path)!r} is not an existing .keras file")
-        return keras.saving.load_model(model_path, compile=False)
+        return load_keras_model(model_path)
     return model
 
 
@@ -156,6 +158,33 @@ def _first_array(batch):
     return batch
 
 
+def _check_calibration_values(batch, model):
+    """Refuses calibration data that is not what ``model`` takes: non-finite values, or raw
+    pixels fed to a model that expects normalized ones (its INT8 ranges would be wrong, silently)."""
+    from keras_lightnets.models.describe import input_pixel_max, model_preprocessing
+
+    if not np.isfinite(batch).all():
+        raise ValueError("`representative_data` holds NaN or infinite values")
+    if model_preprocessing(model) is None:
+        return  # a foreign model: nothing says what it takes
+    pixel_max = input_pixel_max(model)
+    largest = float(np.abs(batch).max())
+    # Normalized ImageNet pixels stay within about [-2.2, 2.7]; [0, 1] pixels within 1.
+    expected, limit = (
+        ("normalized pixels ((pixel / 255 - mean) / std)", 10.0)
+        if pixel_max is None
+        else ("pixel / 255, in [0, 1]", 1.5)
+        if pixel_max == 1.0
+        else (None, None)
+    )
+    if expected is not None and largest > limit:
+        raise ValueError(
+            f"`representative_data` looks like raw pixels (largest value {largest:g}), but {model.name!r} takes "
+            f"{expected}: pass a TFDS name, batches from kl.data.make_dataset(..., model=model), or "
+            "kl.preprocess_input(images, model)"
+        )
+
+
 def _representative_batches(representative_data, model, input_shape, samples):
     """Checks the first batch's shape, then returns the ``representative_dataset`` generator the converter wants."""
     if isinstance(representative_data, str):
@@ -171,9 +200,13 @@ def _representative_batches(representative_data, model, input_shape, samples):
         )
     iterator = iter(representative_data)
     try:
-        first = np.asarray(_first_array(next(iterator)), dtype=np.float32)
+        raw = np.asarray(_first_array(next(iterator)))
     except StopIteration:
         raise ValueError("`representative_data` is empty") from None
+    if raw.dtype.kind not in "fiu":
+        raise TypeError(f"`representative_data` must hold numeric image arrays, got dtype {raw.dtype}")
+    first = raw.astype(np.float32)
+    _check_calibration_values(first, model)
     if first.ndim == len(input_shape):  # a single image
         first = first[None]
     if first.ndim != len(input_shape) + 1 or tuple(first.shape[1:]) != tuple(input_shape):
@@ -186,6 +219,8 @@ def _representative_batches(representative_data, model, input_shape, samples):
         count = 0
         for batch in itertools.chain([first], iterator):
             batch = np.asarray(_first_array(batch), dtype=np.float32)
+            if not np.isfinite(batch).all():
+                raise ValueError("`representative_data` holds NaN or infinite values")
             batch = batch[None] if batch.ndim == len(input_shape) else batch
             for image in batch:
                 if count >= samples:
@@ -272,7 +307,9 @@ def export_tflite(
 
     Raises:
         ValueError / TypeError: a bad argument, before any conversion.
-        TFLiteExportError: the model needs non-built-in ops, or an INT8 result is not fully integer.
+        TFLiteExportError: the model needs non-built-in ops, an INT8 result is not fully integer, or
+            ``"int8"`` was asked for a model with layers TFLite runs in float only (local response
+            normalization), refused before any conversion.
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}, got {quantization!r}")
@@ -286,11 +323,25 @@ def export_tflite(
     model = _load_if_path(model)
     if not _is_model(model):
         raise TypeError(f"`model` must be a Keras model, a .keras path or a quantize_aware() model, got {model!r}")
+    if isinstance(model, keras.Model):
+        model = without_auxiliary_outputs(model)  # GoogLeNet's auxiliary classifiers are for training only
     qat = is_quantize_aware(model)
     if qat and quantization != "int8":
         raise ValueError(
             f"a quantization-aware model converts to quantization='int8' only, got quantization={quantization!r}"
         )
+    if quantization == "int8":
+        from keras_lightnets.layers.custom_layers import float_only_layers, float_only_message
+
+        found = float_only_layers(model)
+        if found:
+            # Refused before any conversion: a full-integer file cannot hold these, and a model
+            # that quietly kept them in float would not be the INT8 model that was asked for.
+            raise TFLiteExportError(
+                f"quantization='int8' asks for a fully integer model, but {model.name!r} has layers TFLite runs "
+                f"in float only: {float_only_message(found)}. Export it with quantization='dynamic' (int8 "
+                "weights, these layers and the activations in float), 'float16' or None"
+            )
     if quantization == "int8" and not qat and representative_data is None:
         raise ValueError(
             "quantization='int8' post-training quantization needs `representative_data` (a TFDS name such as "
@@ -332,8 +383,8 @@ def export_tflite(
         raise TFLiteExportError(f"the converted model uses non-built-in operators {summary.custom_operators}")
     if quantization == "int8" and not summary.fully_integer:
         raise TFLiteExportError(
-            f"the INT8 model is not fully integer: float tensors inside the graph: "
-            f"{list(summary.float_tensors_inside[:10])}"
+            f"the INT8 model is not fully integer: operators running in float {list(summary.float_operators)}, "
+            f"float tensors inside the graph: {list(summary.float_tensors_inside[:10])}"
         )
     if metadata is not None:
         from keras_lightnets.deploy.metadata import embed_metadata

@@ -32,7 +32,14 @@ class TFLiteRunner:
         check_positive_int("threads", threads)
         self.threads = threads or _default_threads()
         self.content = read_tflite_bytes(path_or_bytes)
-        self.interpreter = Interpreter(model_content=self.content, num_threads=self.threads)
+        try:
+            self.interpreter = Interpreter(model_content=self.content, num_threads=self.threads)
+        except ValueError as error:
+            where = "the given bytes" if isinstance(path_or_bytes, bytes | bytearray) else repr(str(path_or_bytes))
+            raise ValueError(
+                f"{where} is not a valid TFLite model ({len(self.content):,} bytes; {error}): the file is truncated "
+                "or corrupt; export it again"
+            ) from None
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
@@ -123,7 +130,18 @@ def evaluate_tflite(
     from keras_lightnets.training.inputs import default_preset
 
     check_positive_int("limit", limit)
+    if model_name is not None:
+        from keras_lightnets.registry import get_entry
+
+        get_entry(model_name)  # a clear error for a name that is not registered, whatever the file holds
     runner = TFLiteRunner(path, threads=threads)
+    outputs = runner.interpreter.get_output_details()
+    if len(outputs) != 1 or len(outputs[0]["shape"]) != 2:
+        raise ValueError(
+            f"`path`: evaluate_tflite needs a classifier with one (batch, classes) output; this file has "
+            f"{len(outputs)} output(s) of shapes {[tuple(int(d) for d in o['shape']) for o in outputs]} "
+            "(a feature extractor, features_only=True?)"
+        )
     image_size, _, channels = runner.input_shape
     if (mean is None) != (std is None):
         raise ValueError("give both `mean` and `std`, or neither")

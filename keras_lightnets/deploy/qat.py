@@ -29,7 +29,8 @@ from keras_lightnets.deploy.quantize_configs import (
 )
 from keras_lightnets.deploy.twin import UnsupportedLayerError, to_tf_keras
 from keras_lightnets.deploy.twin_layers import TwinQuantizedSiLU
-from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS
+from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS, float_only_layers, float_only_message
+from keras_lightnets.models.describe import without_auxiliary_outputs
 from keras_lightnets.reparameterize import fusable_blocks
 
 __all__ = ["is_quantize_aware", "is_tf_keras_model", "quantize_aware", "quantize_scope"]
@@ -145,6 +146,10 @@ def _annotate(layer):
     if isinstance(layer, (tf_keras.layers.Multiply, tf_keras.layers.Rescaling)):
         # Rescaling: ParNet's doubled SE gate (a MUL by a constant in TFLite).
         return _annotate_layer(layer, OutputQuantizeConfig())
+    if isinstance(layer, tf_keras.layers.AveragePooling2D):
+        # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale (the converter refuses another), so its
+        # output gets no quantizer of its own (tfmot's default adds one): DenseNet's transitions.
+        return _annotate_layer(layer, NoOpQuantizeConfig())
     entry = _custom_entry(layer)
     if entry is not None:
         return _annotate_layer(layer, entry.quantize_config_class()())
@@ -182,6 +187,18 @@ def _refuse_training_form(model):
         )
 
 
+def _refuse_float_only_layers(model):
+    """A layer TFLite runs in float only (local response normalization) can never be in the INT8 file
+    that quantization-aware training is for: refused before any work."""
+    found = float_only_layers(model)
+    if found:
+        raise UnsupportedLayerError(
+            f"model {model.name!r} cannot become a fully integer INT8 model, which quantization-aware training "
+            f"prepares: {float_only_message(found)}. Export it with export_tflite(model, path, "
+            "quantization='dynamic') (int8 weights, float activations), 'float16' or None instead"
+        )
+
+
 def is_quantize_aware(model):
     """Whether ``model`` is a tf_keras model made by :func:`quantize_aware` (it holds fake-quant wrappers)."""
     return isinstance(model, tf_keras.Model) and any(
@@ -202,9 +219,23 @@ def quantize_aware(model):
         TypeError: ``model`` is not a Keras 3 functional model.
         ValueError: ``model`` is a RepVGG / ParNet in its training form (fuse it with
             :func:`keras_lightnets.reparameterize` first).
-        UnsupportedLayerError: a layer has no tf_keras twin or no 8-bit config (its name is in
-            the message), before any quantization work.
+        UnsupportedLayerError: a layer has no tf_keras twin or no 8-bit config, or TFLite runs it in
+            float only (local response normalization): its name is in the message, before any
+            quantization work.
     """
+    if is_quantize_aware(model):
+        raise ValueError(
+            f"`model` {model.name!r} is already quantize-aware: train it with fit_quantize_aware or export it with "
+            "export_tflite(model, path, quantization='int8')"
+        )
+    if isinstance(model, keras.Sequential):
+        raise TypeError(
+            f"`model` {model.name!r} is a keras.Sequential; quantize_aware takes a functional model: pass "
+            "keras.Model(model.inputs, model.outputs) (every registered model is functional already)"
+        )
+    if isinstance(model, keras.Model):
+        model = without_auxiliary_outputs(model)  # GoogLeNet's auxiliary classifiers are for training only
+    _refuse_float_only_layers(model)
     _refuse_training_form(model)
     twin = to_tf_keras(model)
     annotated = tf_keras.models.clone_model(twin, clone_function=_make_annotate(twin))

@@ -34,7 +34,8 @@ class TFLiteSummary:
 
     ``operators``: op names in graph order (custom ops as ``CUSTOM:<name>``, Flex ops start
     with ``Flex``); ``float_tensors_inside``: float tensors other than the graph's inputs
-    and outputs; empty for a fully integer model.
+    and outputs; empty for a fully integer model; ``float_operators``: the operators that write
+    them (what runs in float inside the graph, DEQUANTIZE included), in graph order, once each.
     """
 
     size_bytes: int
@@ -44,6 +45,7 @@ class TFLiteSummary:
     tensor_types: dict
     float_tensors_inside: tuple
     custom_operators: tuple
+    float_operators: tuple = ()
 
     @property
     def builtin_only(self):
@@ -83,7 +85,13 @@ def _tensor_info(tensor):
 def inspect_tflite(path_or_bytes):
     """A :class:`TFLiteSummary` of the ``.tflite`` at ``path_or_bytes`` (a path or the file's bytes)."""
     content = read_tflite_bytes(path_or_bytes)
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    try:
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    except Exception as error:  # noqa: BLE001 - a cut flatbuffer fails in struct/IndexError/...
+        raise ValueError(
+            f"not a readable TFLite model ({len(content):,} bytes; {type(error).__name__}): the file is truncated "
+            "or corrupt; export it again"
+        ) from None
     subgraph = model.subgraphs[0]
     tensors = [_tensor_info(t) for t in subgraph.tensors]
     opcode_names = []
@@ -103,6 +111,14 @@ def inspect_tflite(path_or_bytes):
     float_inside = tuple(
         t.name for index, t in enumerate(tensors) if t.dtype.startswith("float") and index not in boundary
     )
+    float_indices = {index for index, t in enumerate(tensors) if t.dtype.startswith("float")} - boundary
+    float_operators = tuple(
+        dict.fromkeys(
+            operators[position]
+            for position, op in enumerate(subgraph.operators)
+            if float_indices & set(np.asarray(op.outputs if op.outputs is not None else []).tolist())
+        )
+    )
     types = {}
     for t in tensors:
         types[t.dtype] = types.get(t.dtype, 0) + 1
@@ -114,4 +130,5 @@ def inspect_tflite(path_or_bytes):
         tensor_types=types,
         float_tensors_inside=float_inside,
         custom_operators=tuple(sorted({n for n in operators if n.startswith(("Flex", "CUSTOM:"))})),
+        float_operators=float_operators,
     )

@@ -93,6 +93,29 @@ def _resolve(structure, tensors):
     return structure
 
 
+def _call_ready_nodes(pending, tensors):
+    """Makes every pending call whose inputs exist (repeatedly: one call's outputs can complete
+    another's inputs) and returns those still waiting. A layer shared by several calls (PolyNet's
+    convolutions, once per order) is listed once in the config, where its first call is; its later
+    calls wait for inputs that layers further down the list compute."""
+    progress = True
+    while pending and progress:
+        progress, waiting = False, []
+        for layer, name, node_index, node in pending:
+            try:
+                args = _resolve(node["args"], tensors)
+                kwargs = {key: value for key, value in _resolve(node["kwargs"], tensors).items() if value is not None}
+            except KeyError:
+                waiting.append((layer, name, node_index, node))
+                continue
+            outputs = layer(*args, **kwargs)
+            for tensor_index, output in enumerate(outputs if isinstance(outputs, list | tuple) else [outputs]):
+                tensors[(name, node_index, tensor_index)] = output
+            progress = True
+        pending = waiting
+    return pending
+
+
 def _check_supported(model):
     if not hasattr(model, "get_config") or not isinstance(getattr(model, "layers", None), list):
         raise TypeError(f"model must be a Keras 3 functional model, got {type(model).__name__}")
@@ -123,6 +146,7 @@ def to_tf_keras(model):
     config = model.get_config()
     tensors = {}
     twin_layers = {}
+    pending = []  # (twin layer, name, node index, node): calls whose inputs are not built yet
     for layer_config in config["layers"]:
         class_name, name = layer_config["class_name"], layer_config["name"]
         layer_args = layer_config["config"]
@@ -133,12 +157,11 @@ def to_tf_keras(model):
         cls = _tf_keras_class(class_name, name)
         layer = cls(**_tf_keras_config(cls, layer_args, name))
         twin_layers[name] = layer
-        for node_index, node in enumerate(layer_config["inbound_nodes"]):
-            args = _resolve(node["args"], tensors)
-            kwargs = {key: value for key, value in _resolve(node["kwargs"], tensors).items() if value is not None}
-            outputs = layer(*args, **kwargs)
-            for tensor_index, output in enumerate(outputs if isinstance(outputs, list | tuple) else [outputs]):
-                tensors[(name, node_index, tensor_index)] = output
+        pending += [(layer, name, index, node) for index, node in enumerate(layer_config["inbound_nodes"])]
+        pending = _call_ready_nodes(pending, tensors)
+    if pending:
+        waiting = ", ".join(sorted({name for _, name, _, _ in pending}))
+        raise UnsupportedLayerError(f"cannot rebuild the graph: the inputs of {waiting} are never computed")
 
     def pick(specs):
         # One input/output is stored as ["name", 0, 0], several as a list of those.

@@ -14,9 +14,11 @@ import tensorflow as tf
 import tf_keras
 
 __all__ = [
+    "TwinAlignedBilinearResize",
     "TwinCeilMaxPool2D",
     "TwinChannelPadAdd",
     "TwinChannelShuffle",
+    "TwinLocalResponseNormalization",
     "TwinModelCard",
     "TwinPartialResidualAdd",
     "TwinQuantizedSiLU",
@@ -107,6 +109,55 @@ class TwinChannelShuffle(tf_keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups}
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinLocalResponseNormalization(tf_keras.layers.Layer):
+    """PyTorch's ``LocalResponseNorm`` across channels: ``x / (k + alpha/size * sum x**2)**beta``.
+
+    An odd ``size`` is TensorFlow's ``local_response_normalization`` with ``depth_radius =
+    size // 2`` and ``alpha / size`` (TFLite's float LOCAL_RESPONSE_NORMALIZATION); an even one
+    (asymmetric window) is summed from slices like the Keras 3 layer.
+    """
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.alpha, self.beta, self.k = size, float(alpha), float(beta), float(k)
+
+    def call(self, inputs):
+        if self.size % 2:
+            return tf.nn.local_response_normalization(
+                inputs, depth_radius=self.size // 2, bias=self.k, alpha=self.alpha / self.size, beta=self.beta
+            )
+        channels = inputs.shape[-1]
+        paddings = [[0, 0]] * (inputs.shape.rank - 1) + [[self.size // 2, (self.size - 1) // 2]]
+        squares = tf.pad(tf.square(inputs), paddings)
+        total = tf.add_n([squares[..., offset : offset + channels] for offset in range(self.size)])
+        return inputs / tf.pow(self.k + (self.alpha / self.size) * total, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinAlignedBilinearResize(tf_keras.layers.Layer):
+    """``[x, reference] -> x`` resized to ``reference``'s height and width, bilinear with aligned
+    corners (Caffe's ``Interp``): TFLite's ``RESIZE_BILINEAR`` with ``align_corners=True``."""
+
+    def call(self, inputs):
+        x, reference = inputs
+        size = reference.shape.as_list()[1:3]
+        if None in size:
+            size = tf.shape(reference)[1:3]
+        resized = tf.raw_ops.ResizeBilinear(images=x, size=size, align_corners=True, half_pixel_centers=False)
+        return tf.cast(resized, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        x_shape, reference_shape = input_shape
+        return tf.TensorShape([x_shape[0], reference_shape[1], reference_shape[2], x_shape[-1]])
 
 
 def _card_field(key):

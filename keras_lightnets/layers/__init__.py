@@ -3,7 +3,8 @@
 Block functions add standard Keras layers to a Functional graph under one
 name prefix, so every model stays one flat graph that can be quantized and
 rewritten. The custom layers here (:class:`StochasticDepth`,
-:class:`ChannelPadAdd`, :class:`CeilMaxPool2D`, ...) use ``keras.ops`` only, are
+:class:`ChannelPadAdd`, :class:`CeilMaxPool2D`,
+:class:`LocalResponseNormalization`, ...) use ``keras.ops`` only, are
 registered serializable under the ``keras_lightnets`` package and are described
 in one table, :data:`keras_lightnets.layers.custom_layers.CUSTOM_LAYERS`.
 """
@@ -14,7 +15,9 @@ from keras_lightnets.layers.channel_shuffle import ChannelShuffle
 from keras_lightnets.layers.conv_bn_act import conv_bn_act
 from keras_lightnets.layers.depthwise_separable import depthwise_separable
 from keras_lightnets.layers.fire import fire
+from keras_lightnets.layers.interp import AlignedBilinearResize
 from keras_lightnets.layers.inverted_residual import inverted_residual
+from keras_lightnets.layers.lrn import LocalResponseNormalization
 from keras_lightnets.layers.model_card import ModelCard, find_model_card
 from keras_lightnets.layers.padding import PADDING_MODES, pad_for_conv
 from keras_lightnets.layers.pooling import CeilMaxPool2D, max_pool_ceil
@@ -26,9 +29,11 @@ from keras_lightnets.layers.stochastic_depth import StochasticDepth
 __all__ = [
     "ACTIVATIONS",
     "PADDING_MODES",
+    "AlignedBilinearResize",
     "CeilMaxPool2D",
     "ChannelPadAdd",
     "ChannelShuffle",
+    "LocalResponseNormalization",
     "ModelCard",
     "PartialResidualAdd",
     "StochasticDepth",

@@ -15,11 +15,22 @@ import keras
 
 from keras_lightnets.layers.channel_pad_add import ChannelPadAdd, PartialResidualAdd
 from keras_lightnets.layers.channel_shuffle import ChannelShuffle
+from keras_lightnets.layers.interp import AlignedBilinearResize
+from keras_lightnets.layers.lrn import LocalResponseNormalization
 from keras_lightnets.layers.model_card import ModelCard
 from keras_lightnets.layers.pooling import CeilMaxPool2D
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
 
-__all__ = ["CUSTOM_LAYERS", "CustomLayer", "custom_layer", "find_custom_layer", "keras_classes", "resolve"]
+__all__ = [
+    "CUSTOM_LAYERS",
+    "CustomLayer",
+    "custom_layer",
+    "find_custom_layer",
+    "float_only_layers",
+    "float_only_message",
+    "keras_classes",
+    "resolve",
+]
 
 _TWINS = "keras_lightnets.deploy.twin_layers"
 _CONFIGS = "keras_lightnets.deploy.quantize_configs"
@@ -59,6 +70,10 @@ class CustomLayer:
             ReLU's quantizer rounds once, as the INT8 file does.
         aliases: deprecated classes (subclasses registered under old names) that load old
             ``.keras`` files and are treated as ``keras_class``.
+        float_only: why TFLite cannot run the layer in INT8 (no integer kernel for its ops), or
+            ``None`` when it can. :func:`~keras_lightnets.deploy.export_tflite` (``"int8"``) and
+            :func:`~keras_lightnets.deploy.quantize_aware` refuse a model with such a layer before
+            any work, naming the layers and this reason.
     """
 
     keras_class: type
@@ -68,6 +83,7 @@ class CustomLayer:
     weight_port: str | None = None
     fuses_following_relu: bool = False
     aliases: tuple[type, ...] = field(default=())
+    float_only: str | None = None
 
     @property
     def name(self):
@@ -116,6 +132,26 @@ CUSTOM_LAYERS = (
         quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
     ),
     CustomLayer(
+        keras_class=LocalResponseNormalization,
+        twin=f"{_TWINS}:TwinLocalResponseNormalization",
+        # What QAT would annotate it with (element-wise, no weights: its own learned output range,
+        # like tfmot's Add); quantize_aware refuses the layer first, see float_only.
+        quantize_config=f"{_CONFIGS}:OutputQuantizeConfig",
+        # MACs: 0 (the default), as the published AlexNet / GoogLeNet figures count only conv and FC layers.
+        float_only=(
+            "TFLite has no INT8 kernel for local response normalization (its LOCAL_RESPONSE_NORMALIZATION "
+            "and POW ops are float only)"
+        ),
+    ),
+    CustomLayer(
+        keras_class=AlignedBilinearResize,
+        twin=f"{_TWINS}:TwinAlignedBilinearResize",
+        # TFLite's RESIZE_BILINEAR (align_corners=True) has an INT8 kernel that keeps its input's
+        # scale and zero point, like max pooling: nothing to quantize. MACs: 0, as the published
+        # figures (the Residual Attention Network's) count only conv and FC layers.
+        quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
+    ),
+    CustomLayer(
         keras_class=ModelCard,
         twin=f"{_TWINS}:TwinModelCard",
         quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
@@ -138,6 +174,28 @@ def find_custom_layer(layer):
         if isinstance(layer, (entry.keras_class, *entry.aliases)):
             return entry
     return None
+
+
+def float_only_layers(model):
+    """``[(layer name, CustomLayer)]``: the layers of ``model`` that TFLite cannot run in INT8 (their
+    entry's ``float_only``), found in a Keras 3 model, its tf_keras twin or a quantization-aware
+    model (by the twin's class name, so this module still imports no tf_keras)."""
+    twins = {entry.twin.rpartition(":")[2]: entry for entry in CUSTOM_LAYERS}
+    found = []
+    for layer in getattr(model, "layers", ()):
+        inner = getattr(layer, "layer", layer)  # tfmot's QuantizeWrapper holds the layer it wraps
+        entry = find_custom_layer(inner) or twins.get(type(inner).__name__)
+        if entry is not None and entry.float_only:
+            found.append((layer.name, entry))
+    return found
+
+
+def float_only_message(found):
+    """``"lrn1, lrn2 (LocalResponseNormalization): <why>"`` for :func:`float_only_layers`' answer."""
+    by_entry = {}
+    for name, entry in found:
+        by_entry.setdefault(entry, []).append(name)
+    return "; ".join(f"{', '.join(names)} ({entry.name}): {entry.float_only}" for entry, names in by_entry.items())
 
 
 def keras_classes():

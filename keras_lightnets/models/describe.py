@@ -8,11 +8,25 @@ deploy wrapper), and work on Keras 3 models, their tf_keras twins and QAT models
 
 import dataclasses
 
+import keras
+
 from keras_lightnets.layers.model_card import find_model_card
 from keras_lightnets.models.scaffold import INPUT_NORMALIZATION_LAYER
 from keras_lightnets.models.variant import Preprocessing
 
-__all__ = ["has_input_normalization", "input_pixel_max", "model_family", "model_identity", "model_preprocessing"]
+__all__ = [
+    "AUXILIARY_PREFIX",
+    "auxiliary_outputs",
+    "has_input_normalization",
+    "input_pixel_max",
+    "model_family",
+    "model_identity",
+    "model_preprocessing",
+    "without_auxiliary_outputs",
+]
+
+# The layers that end auxiliary classifiers are named ``aux1_predictions``, ``aux2_...`` (GoogLeNet).
+AUXILIARY_PREFIX = "aux"
 
 
 def has_input_normalization(model):
@@ -67,3 +81,19 @@ def model_preprocessing(model):
             preprocessing or Preprocessing(), mean=(0.0,) * channels, std=(1.0 / input_pixel_max(model),) * channels
         )
     return preprocessing
+
+
+def auxiliary_outputs(model):
+    """The names of ``model``'s auxiliary classifier outputs (GoogLeNet built with ``aux_logits=True``:
+    ``["aux1_predictions", "aux2_predictions"]``): outputs after the first whose layer is named
+    ``aux...``. Empty for every other model."""
+    names = list(getattr(model, "output_names", None) or [])
+    return [name for name in names[1:] if name.startswith(AUXILIARY_PREFIX)]
+
+
+def without_auxiliary_outputs(model):
+    """``model`` without its auxiliary classifiers (the main output only, every layer shared), or
+    ``model`` itself when it has none: what inference, evaluation and export use."""
+    if not auxiliary_outputs(model):
+        return model
+    return keras.Model(model.input, model.outputs[0], name=model.name)

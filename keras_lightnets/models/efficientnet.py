@@ -16,7 +16,7 @@ import dataclasses
 import math
 from functools import partial
 
-from keras_lightnets.checks import check_choice, check_positive, check_rate
+from keras_lightnets.checks import check_choice, check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
 from keras_lightnets.models.mobilenetv2 import make_divisible
 from keras_lightnets.models.scaffold import (
@@ -204,9 +204,9 @@ def EfficientNet(
     check_choice(coefficient, "coefficient", tuple(COEFFICIENTS))
     named_width, named_depth, _, named_dropout = COEFFICIENTS[coefficient]
     if width_coefficient is not None:
-        check_positive(width_coefficient, "width_coefficient")
+        check_width(width_coefficient, "width_coefficient", params_at_one=5_288_548)  # B0
     if depth_coefficient is not None:
-        check_positive(depth_coefficient, "depth_coefficient")
+        check_width(depth_coefficient, "depth_coefficient", params_at_one=5_288_548, exponent=1)
     dropout_rate = named_dropout if dropout_rate is None else dropout_rate
     check_rate(dropout_rate, "dropout_rate")
     check_rate(drop_connect_rate, "drop_connect_rate")

@@ -11,7 +11,7 @@ scaled. PyTorch conventions here: symmetric padding, BatchNorm epsilon 1e-5 (Ten
 
 from functools import partial
 
-from keras_lightnets.checks import check_choice, check_positive, check_rate
+from keras_lightnets.checks import check_choice, check_positive, check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
 from keras_lightnets.models.efficientnet import timm_key_map
 from keras_lightnets.models.mobilenetv2 import make_divisible
@@ -148,7 +148,7 @@ def MnasNet(
 
     The other arguments are keras.applications' (see :func:`~keras_lightnets.models.scaffold.build_model`).
     """
-    check_positive(alpha, "alpha")
+    check_width(alpha, "alpha", params_at_one=4_383_312)  # the 1.0 variant's parameters
     check_choice(version, "version", tuple(VERSIONS))
     check_rate(dropout_rate, "dropout_rate")
     check_rate(drop_path_rate, "drop_path_rate")

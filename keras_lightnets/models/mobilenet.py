@@ -6,7 +6,7 @@ Reference: keras.applications ``MobileNet`` (default conventions) and timm
 
 from functools import partial
 
-from keras_lightnets.checks import check_choice, check_positive, check_rate
+from keras_lightnets.checks import check_choice, check_positive, check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, depthwise_separable
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
 from keras_lightnets.models.variant import INCEPTION_PREPROCESSING, Family, Reference, Variant, keras_source
@@ -95,7 +95,7 @@ def MobileNet(
 
     The standard keras.applications arguments behave as there.
     """
-    check_positive(alpha, "alpha")
+    check_width(alpha, "alpha", params_at_one=4_231_976)  # the 1.0 variant's parameters
     check_positive(depth_multiplier, "depth_multiplier", integer=True)
     check_rate(dropout_rate, "dropout_rate")
     check_choice(padding, "padding", PADDINGS)

@@ -6,7 +6,7 @@ parameters but pad stride-2 convs symmetrically (``padding="symmetric"``).
 
 from functools import partial
 
-from keras_lightnets.checks import check_choice, check_positive, check_rate
+from keras_lightnets.checks import check_choice, check_positive, check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
 from keras_lightnets.models.variant import INCEPTION_PREPROCESSING, Family, Reference, Variant, keras_source
@@ -105,7 +105,7 @@ def MobileNetV2(
         include_preprocessing: the model takes RGB pixels scaled to [0, 1] and scales them
             to [-1, 1] itself; otherwise it takes inputs in [-1, 1].
     """
-    check_positive(alpha, "alpha")
+    check_width(alpha, "alpha", params_at_one=3_504_872)  # the 1.0 variant's parameters
     check_rate(dropout_rate, "dropout_rate")
     check_rate(drop_path_rate, "drop_path_rate")
     check_choice(padding, "padding", PADDINGS)

@@ -6,7 +6,7 @@ PyTorch conventions: symmetric padding, BatchNorm epsilon 1e-5.
 
 from functools import partial
 
-from keras_lightnets.checks import check_positive, check_rate
+from keras_lightnets.checks import check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
 from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, timm_source
@@ -112,7 +112,7 @@ def ReXNet(
 
     The other arguments are keras.applications' (see :func:`~keras_lightnets.models.scaffold.build_model`).
     """
-    check_positive(width, "width")
+    check_width(width, "width", params_at_one=4_796_873)  # the 1.0 variant's parameters
     check_rate(dropout_rate, "dropout_rate")
     check_rate(drop_path_rate, "drop_path_rate")
     if int(HEAD_CHANNELS * width) < 1:

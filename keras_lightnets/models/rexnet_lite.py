@@ -8,7 +8,7 @@ from functools import partial
 
 from keras import layers
 
-from keras_lightnets.checks import check_positive, check_rate
+from keras_lightnets.checks import check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual
 from keras_lightnets.models.mobilenetv2 import make_divisible
 from keras_lightnets.models.rexnet import STAGE_REPEATS, STAGE_STRIDES
@@ -117,7 +117,7 @@ def ReXNetLite(
         include_preprocessing: the model takes RGB pixels scaled to [0, 1] and applies the
             ImageNet mean/std itself; otherwise it takes normalized inputs.
     """
-    check_positive(width, "width")
+    check_width(width, "width", params_at_one=4_796_873)  # the 1.0 variant's parameters
     check_rate(dropout_rate, "dropout_rate")
     check_rate(drop_path_rate, "drop_path_rate")
     return build_model(

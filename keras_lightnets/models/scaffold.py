@@ -130,6 +130,9 @@ def _check_weights(weights):
         )
     if not os.path.isfile(path):
         raise ValueError(f"`weights` file does not exist: {path!r}")
+    from keras_lightnets.files import check_keras_file, check_weights_h5
+
+    (check_keras_file if path.endswith(".keras") else check_weights_h5)(path, "weights")
     return "file", path
 
 
@@ -172,6 +175,43 @@ def _check_classifier_activation(activation):
             f"'softmax', got {activation!r}"
         ) from error
     return activation
+
+
+def _check_head_arguments(include_top, features_only, pooling, classes, classifier_activation):
+    """Arguments that would otherwise be ignored or make a useless classifier."""
+    if pooling is not None and features_only:
+        raise ValueError(
+            f"`pooling={pooling!r}` does not apply with features_only=True (its outputs are the feature maps); "
+            "drop `pooling`, or use include_top=False for a pooled feature vector"
+        )
+    if pooling is not None and include_top:
+        raise ValueError(
+            f"`pooling={pooling!r}` applies only with include_top=False: the classifier has its own pooling. "
+            "Pass include_top=False for a pooled feature vector, or drop `pooling`"
+        )
+    if include_top and not features_only and classes == 1 and classifier_activation == "softmax":
+        raise ValueError(
+            "`classes=1` with classifier_activation='softmax' always outputs 1.0: for a binary classifier use "
+            "classes=1 with classifier_activation='sigmoid' (or None for logits), or classes=2 with softmax"
+        )
+
+
+def _check_input_tensor_matches_shape(input_tensor, input_shape):
+    if input_tensor is None or input_shape is None:
+        return
+    given = tuple(input_tensor.shape)[1:]
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or len(given) != len(input_shape)
+        or any(
+            want is not None and have is not None and want != have
+            for want, have in zip(input_shape, given, strict=True)
+        )
+    ):
+        raise ValueError(
+            f"`input_shape` {tuple(input_shape) if isinstance(input_shape, (tuple, list)) else input_shape!r} does "
+            f"not match `input_tensor`'s shape {given}: pass only one of them, or the same shape"
+        )
 
 
 def _check_name(name):
@@ -329,8 +369,10 @@ def build_model(
     check_choice(pooling, "pooling", POOLINGS)
     check_positive(classes, "classes", integer=True)
     _check_classifier_activation(classifier_activation)
+    _check_head_arguments(include_top, features_only, pooling, classes, classifier_activation)
     _check_name(name)
     weights_spec = _check_weights(weights)
+    _check_input_tensor_matches_shape(input_tensor, input_shape)
     variant, record = _architecture_record(family, architecture, classes)
     preprocessing = variant.preprocessing if variant is not None else family.preprocessing
     published = weights_spec is not None and weights_spec[0] == "published"
@@ -351,6 +393,15 @@ def build_model(
             f"`include_top=True` needs a fixed input size: this model's classifier flattens the last feature "
             f"map, whose size follows the input. Pass input_shape=({preprocessing.input_size[0]}, "
             f"{preprocessing.input_size[1]}, {shape[2]}), or include_top=False for any size; got {shape}"
+        )
+    published_size = tuple(preprocessing.input_size[:2])
+    if fixed_size_for_top and include_top and not features_only and published and tuple(shape[:2]) != published_size:
+        # keras.applications' rule: the published classifier's first dense layer takes the flattened
+        # map of the published input size, no other.
+        raise ValueError(
+            f"`weights={weights_spec[1]!r}` with `include_top=True` needs input_shape=({published_size[0]}, "
+            f"{published_size[1]}, {shape[2]}): the published classifier flattens the last feature map of a "
+            f"{published_size[0]}x{published_size[1]} input; got {shape}. Use include_top=False for other sizes"
         )
     if published:
         from keras_lightnets.weights.download import pretrained_weights_file
@@ -416,15 +467,27 @@ def _load_weights(model, full, path, normalized=None):
     """
     try:
         _load_into(model, full, path)
-    except ValueError:
+    except ValueError as error:
         if normalized is None:
-            raise
+            raise _weights_mismatch(model, path, error) from error
         after = keras.Model(normalized, model.outputs)
         with warnings.catch_warnings():
             # Keras warns that the sub-model's bookkeeping containers (`_operations_by_depth`) are
             # not in the file; they hold no weights, every layer's are loaded (tested).
             warnings.filterwarnings("ignore", message="Skipping nested container")
-            _load_into(after, after if model is full else keras.Model(normalized, full.outputs), path)
+            try:
+                _load_into(after, after if model is full else keras.Model(normalized, full.outputs), path)
+            except ValueError as error:
+                raise _weights_mismatch(model, path, error) from error
+
+
+def _weights_mismatch(model, path, error):
+    """Keras's "A total of N objects could not be loaded" said the way a user can act on."""
+    detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return ValueError(
+        f"`weights` {path!r} does not fit {model.name!r}: it was saved from another architecture, width or number "
+        f"of classes, or with(out) include_preprocessing. Keras says: {detail[:400]}"
+    )
 
 
 def _load_into(model, full, path):

@@ -8,6 +8,7 @@ the family's default preprocessing and variant table to name and describe each m
 
 import ast
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -20,9 +21,11 @@ __all__ = [
     "Family",
     "Preprocessing",
     "Reference",
+    "UnknownArgumentError",
     "Variant",
     "WeightSource",
     "keras_source",
+    "nchw_flatten_rows",
     "timm_source",
     "torchvision_source",
 ]
@@ -111,6 +114,9 @@ class WeightSource:
             Inception mean and std); a model built with them carries it in its model card.
         filename: the name in the cache; default the URL's last part (for a Hub file, the
             repository's name, since every timm repository calls its file ``model.safetensors``).
+        insecure_http: the publisher serves the file over plain ``http://`` only (Cadene's
+            pretrainedmodels host); allowed only with a ``file_hash`` from the publisher, which the
+            download is checked against, so a tampered file is refused as over https.
     """
 
     tag: str
@@ -122,10 +128,17 @@ class WeightSource:
     hash_algorithm: str = "sha256"
     preprocessing: "Preprocessing | None" = None
     filename: str = ""
+    insecure_http: bool = False
 
     def __post_init__(self):
-        if not self.url.startswith("https://"):
-            raise ValueError(f"weight source {self.tag!r}: the url must be https, got {self.url!r}")
+        plain_http = self.insecure_http and self.url.startswith("http://")
+        if not self.url.startswith("https://") and not plain_http:
+            raise ValueError(
+                f"weight source {self.tag!r}: the url must be https (or http with insecure_http=True and a "
+                f"file_hash), got {self.url!r}"
+            )
+        if plain_http and not self.file_hash:
+            raise ValueError(f"weight source {self.tag!r}: an http url (insecure_http=True) needs the file_hash")
         if self.hash_algorithm not in HASH_ALGORITHMS:
             raise ValueError(f"weight source {self.tag!r}: hash_algorithm must be one of {sorted(HASH_ALGORITHMS)}")
         digest = self.file_hash
@@ -176,6 +189,36 @@ def keras_source(path, top1, file_hash=None, hash_algorithm="md5", tag="keras_in
         file_hash=file_hash,
         hash_algorithm=hash_algorithm,
     )
+
+
+def nchw_flatten_rows(channels, height, width):
+    """The key-map transform for a Linear that reads a flattened ``(channels, height, width)`` NCHW map,
+    loaded into a ``Dense`` that reads the same map flattened from NHWC (AlexNet's and VGG's fc1).
+
+    PyTorch's ``flatten`` numbers the map's elements ``c * H * W + h * W + w``, Keras's ``Flatten``
+    of an NHWC map ``h * W * C + w * C + c``: the Linear's weight ``(out, C * H * W)`` gets its
+    input axis reordered to ``(out, H * W * C)`` (then transposed like any Linear); the bias is
+    unchanged. A weight of another input size raises ``ValueError`` naming the map it expects
+    (the load lists it with the shape mismatches, nothing is written).
+    """
+    features = channels * height * width
+
+    def transform(suffix, value):
+        if suffix != "weight":
+            return value
+        if value.ndim != 2 or value.shape[1] != features:
+            raise ValueError(
+                f"expected a Linear weight (out, {features}) reading a flattened {channels}x{height}x{width} "
+                f"(C x H x W) map"
+            )
+        return value.reshape(-1, channels, height, width).transpose(0, 2, 3, 1).reshape(value.shape[0], features)
+
+    return transform
+
+
+class UnknownArgumentError(TypeError, ValueError):
+    """An argument the variant's constructor does not take: a ``TypeError`` as Python raises for an
+    unexpected keyword, and a ``ValueError`` as for any argument this package refuses."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +291,26 @@ class Variant:
         An override that changes the architecture gives a model named after what it is
         (``create_model("rexnet_100", width=2.0)`` is ``rexnet_200``; an unregistered
         architecture gets a ``_custom`` name), never a published name it does not match.
+
+        An argument the family's constructor does not take raises :class:`UnknownArgumentError`
+        (a ``ValueError`` and a ``TypeError``) naming it and the families that take it
+        (``aux_logits``: GoogLeNet's auxiliary classifiers).
         """
+        parameters = inspect.signature(self.constructor).parameters
+        unknown = [key for key in overrides if key not in parameters]
+        if unknown:
+            from keras_lightnets.registry import get_family, list_families
+
+            taken_by = [
+                family
+                for family in list_families()
+                if unknown[0] in inspect.signature(get_family(family).constructor).parameters
+            ]
+            hint = f"; the families that take it: {', '.join(taken_by)}" if taken_by else ""
+            raise UnknownArgumentError(
+                f"`{unknown[0]}` is not an argument of {self.name!r} ({self.constructor.__name__}){hint}. "
+                f"Its arguments: {', '.join(parameters)}"
+            )
         return self.constructor(**{**self.defaults, **self.kwargs, **overrides})
 
     @property
@@ -269,6 +331,9 @@ class Family:
         architecture_args: the constructor arguments that define the architecture (widths,
             versions, activations, paddings): a model whose values match a variant's is that
             variant. Everything else (head, input, dropout, weights) does not change it.
+        min_input_size: the smallest input height and width every variant builds at (AlexNet's
+            11x11/4 stem and three pools need 63 pixels); what tests that build each family small
+            read.
     """
 
     name: str
@@ -276,6 +341,7 @@ class Family:
     variants: tuple
     architecture_args: tuple
     preprocessing: Preprocessing = IMAGENET_PREPROCESSING
+    min_input_size: int = 32
     variants_by_name: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

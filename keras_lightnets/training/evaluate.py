@@ -17,6 +17,8 @@ import keras
 import tensorflow as tf
 
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
+from keras_lightnets.files import load_keras_model
+from keras_lightnets.models.describe import without_auxiliary_outputs
 from keras_lightnets.training import inputs
 from keras_lightnets.training.modeling import outputs_probabilities
 from keras_lightnets.training.run_dir import RunDir
@@ -47,10 +49,7 @@ def load_for_evaluation(model_or_path):
         raise ValueError(f"{path} is not a .keras file")
     run_json = path.parent / "run.json"
     run_info = json.loads(run_json.read_text(encoding="utf-8")) if run_json.is_file() else None
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # zip, h5 and deserialization errors alike
-        raise ValueError(f"cannot load {path} ({type(error).__name__}: {error})") from error
+    model = load_keras_model(path)
     return model, run_info, path
 
 
@@ -72,6 +71,7 @@ def evaluate(
     run folder recorded; ImageNet's otherwise).
     """
     model, run_info, _ = load_for_evaluation(model_or_path)
+    model = without_auxiliary_outputs(model)  # the main classifier (GoogLeNet's auxiliary ones train only)
     run_info = run_info or {}
     preprocessing = inputs.preprocessing_for(model, run_info)
     hyperparameters = run_info.get("hyperparameters", {})

@@ -3,6 +3,7 @@
     from keras_lightnets.training import fit
     result = fit("squeezenet1_1", epochs=5)                     # bundled digits, 32 px, default recipe
     result = fit("rexnet_100", dataset="imagenet2012", recipe="paper", strategy="auto")
+    result = fit("efficientnet_lite0", weights="imagenet", transfer="from-back:3", image_size=128)
 
 Running the same call again after a crash resumes from the last finished epoch (see
 :mod:`keras_lightnets.training.run_dir` for the folder and :mod:`.callbacks` for the
@@ -10,6 +11,7 @@ order in which an epoch's outputs are committed).
 """
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -18,9 +20,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_lightnets.checks import check_positive_int
+from keras_lightnets.checks import check_bool, check_number, check_positive, check_positive_int
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
-from keras_lightnets.models.describe import model_family, model_identity
+from keras_lightnets.models.describe import model_family, model_identity, without_auxiliary_outputs
 from keras_lightnets.registry import get_entry
 from keras_lightnets.training import inputs
 from keras_lightnets.training.callbacks import (
@@ -36,6 +38,13 @@ from keras_lightnets.training.precision import global_policy, resolve_policy
 from keras_lightnets.training.recipes import Recipe, effective_weight_decay, get_recipe, scaled_learning_rate
 from keras_lightnets.training.run_dir import CheckpointError, RunDir, atomic_save_model, model_fingerprint
 from keras_lightnets.training.strategy import get_strategy, is_chief, is_multi_worker, worker_id
+from keras_lightnets.transfer import (
+    check_pretrained_weights,
+    copy_body_weights,
+    freeze,
+    load_pretrained,
+    parse_transfer,
+)
 
 __all__ = ["FitResult", "default_output_dir", "fit", "summary"]
 
@@ -98,6 +107,9 @@ def fit(
     batch_size=None,
     image_size=None,
     recipe="default",
+    weights=None,
+    transfer=None,
+    body_rate=0.1,
     optimizer=None,
     learning_rate=None,
     momentum=None,
@@ -134,6 +146,17 @@ def fit(
         image_size: default a given model's fixed input size, else the recipe's (SqueezeNet's
             default recipe: 64), else 32 for the bundled dataset, else the registry's input size.
         recipe: a recipe name for the model's family ("default", "paper") or a :class:`Recipe`.
+        weights: for a registered name: pretrained weights for the body, ``"imagenet"`` / a published
+            tag, or a file (a checkpoint :func:`keras_lightnets.weights.load_checkpoint` reads, or a
+            Keras weights file of the architecture); the classifier is new, for the dataset's classes
+            (:func:`keras_lightnets.transfer.load_pretrained`, :func:`~keras_lightnets.transfer.copy_body_weights`).
+            Without ``transfer`` every layer trains.
+        transfer: ``None`` (every layer trains), ``"head"`` (only the classifier trains) or
+            ``"from-back"`` / ``"from-back:N"`` / ``"from-back:NAME"`` (the classifier and the last N
+            blocks, the last stage, or every block from a block or layer name on); the rest is frozen,
+            BatchNorm included (inference mode), see :func:`keras_lightnets.transfer.freeze`. Needs
+            ``weights`` with a registered name; a given model is frozen as it is.
+        body_rate: with ``transfer``: the unfrozen body's learning rate as a fraction of the head's.
         optimizer, learning_rate, momentum, weight_decay, warmup_epochs, label_smoothing,
             ema: override the recipe. Without ``learning_rate`` the recipe's rate is scaled
             linearly from its batch size to ``batch_size``. ``ema=0`` turns EMA off.
@@ -163,6 +186,17 @@ def fit(
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch)):
         check_positive_int(name, value)
     check_positive_int("image_size", image_size)
+    transfer_method = None if transfer is None else parse_transfer(transfer)  # bad values fail before any work
+    check_positive(body_rate, "body_rate")
+    check_bool(overwrite, "overwrite")
+    if label_smoothing is not None:
+        check_number(label_smoothing, "label_smoothing", minimum=0, maximum=1, hint=" (0 turns it off)")
+        if label_smoothing == 1:
+            raise ValueError("`label_smoothing` must be below 1 (1 makes every target uniform), got 1")
+    if output_dir is not None:
+        _check_output_dir(output_dir)
+    if weights is not None:
+        check_pretrained_weights(weights)
 
     # --- model identity and recipe ------------------------------------------------------
     # What the model is comes from the registry for a name, and from the model itself
@@ -186,6 +220,12 @@ def fit(
             )
     else:
         raise TypeError(f"`model_or_name` must be a registered model name or a keras.Model, got {model_or_name!r}")
+    if weights is not None and given_model is not None:
+        raise ValueError("`weights` applies to a registered name; load weights into a given keras.Model yourself")
+    if transfer is not None and given_model is None and weights is None:
+        raise ValueError(
+            f"`transfer={transfer!r}` fine-tunes pretrained weights: pass `weights` ('imagenet', a tag or a file)"
+        )
     recipe = _resolve_recipe(
         family,
         recipe,
@@ -216,10 +256,9 @@ def fit(
 
     # --- data ---------------------------------------------------------------------------
     info = dataset_info(dataset, data_dir)
-    if given_model is not None and given_model.output_shape[-1] != info.num_classes:
-        raise ValueError(
-            f"the model has {given_model.output_shape[-1]} outputs but {info.name} has {info.num_classes} classes"
-        )
+    given_classes = None if given_model is None else without_auxiliary_outputs(given_model).output_shape[-1]
+    if given_model is not None and given_classes != info.num_classes:
+        raise ValueError(f"the model has {given_classes} outputs but {info.name} has {info.num_classes} classes")
     image_size = image_size or inputs.default_image_size(info.name, given_model, recipe, preprocessing)
     preset = preset or inputs.default_preset(image_size)
     train_examples = num_examples(dataset, "train", data_dir)
@@ -227,9 +266,14 @@ def fit(
         validation_split = inputs.default_eval_split(info.splits)
     if validation_split:
         val_examples = num_examples(dataset, validation_split, data_dir)
+    if global_batch > train_examples:
+        # Without this, steps_per_epoch=1 would train on repeated images with a learning rate
+        # scaled up for a batch that does not exist.
+        raise ValueError(
+            f"`batch_size` {global_batch} is larger than the {train_examples} training examples of {info.name}: "
+            f"use at most {train_examples}"
+        )
     steps_per_epoch = steps_per_epoch or train_examples // global_batch
-    if steps_per_epoch < 1:
-        raise ValueError(f"`batch_size` {global_batch} is larger than the {train_examples} training examples")
 
     hyperparameters = {
         "optimizer": recipe.optimizer,
@@ -253,6 +297,9 @@ def fit(
         "dtype_policy": policy,
         "preset": preset,
         "validation_split": validation_split,
+        "weights": None if weights is None else str(weights),
+        "transfer": transfer,
+        "body_rate": body_rate if transfer is not None else None,
     }
 
     # --- model, optimizer, compile, inside the strategy and the dtype policy ---------------
@@ -264,6 +311,10 @@ def fit(
             model = build_model(model_name, num_classes=info.num_classes, image_size=image_size, **overrides)
         else:
             model = given_model
+        # Frozen first: a block count the model does not have fails before any weights are loaded.
+        plan = None if transfer_method is None else freeze(model, *transfer_method)
+        if weights is not None:
+            copy_body_weights(load_pretrained(model_name, weights, input_shape=(image_size, image_size, 3)), model)
         model = float32_outputs(model)
         compile_with_recipe(
             model,
@@ -273,6 +324,8 @@ def fit(
             epochs=epochs,
             num_classes=info.num_classes,
             jit_compile=jit_compile,
+            body_variables=None if plan is None else plan.body_variables,
+            body_rate=body_rate,
         )
     if is_multi_worker(strategy):
         patch_for_multi_worker(model, strategy)
@@ -298,94 +351,124 @@ def fit(
         "recipe": recipe.name,
         "recipe_source": recipe.source,
         "hyperparameters": hyperparameters,
+        "transfer": None if plan is None else _transfer_record(plan, weights, body_rate),
         "keras_lightnets_version": _package_version(),
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    claimed_now = run_dir.read_run_info() is None or overwrite  # this call writes run.json
     run_info = run_dir.prepare(run_info, overwrite=overwrite)
-    # Every worker restores the chief's committed state, so that all start at the same epoch.
-    state = None if (overwrite and run_dir is not chief_dir) else chief_dir.read_checkpoint()
-    initial_epoch = 0
-    if state is not None:
-        initial_epoch, weights = state
-        try:
-            with strategy.scope():
-                model.load_weights(weights)
-        except Exception as error:  # h5py/Keras raise many kinds; all mean "cannot restore"
-            raise CheckpointError(
-                f"the checkpoint {weights} cannot be restored ({type(error).__name__}: {error}); "
-                f"delete {chief_dir.backup} to start over, or use --overwrite"
-            ) from error
-        log(f"resuming from epoch {initial_epoch} of {epochs} (checkpoint {weights})")
+    try:
+        # Every worker restores the chief's committed state, so that all start at the same epoch.
+        state = None if (overwrite and run_dir is not chief_dir) else chief_dir.read_checkpoint()
+        initial_epoch = 0
+        if state is not None:
+            initial_epoch, weights = state
+            try:
+                with strategy.scope():
+                    model.load_weights(weights)
+            except Exception as error:  # h5py/Keras raise many kinds; all mean "cannot restore"
+                raise CheckpointError(
+                    f"the checkpoint {weights} cannot be restored ({type(error).__name__}: {error}); "
+                    f"delete {chief_dir.backup} to start over, or use --overwrite"
+                ) from error
+            log(f"resuming from epoch {initial_epoch} of {epochs} (checkpoint {weights})")
 
-    # --- train ------------------------------------------------------------------------
-    data_kwargs = {
-        "dataset": dataset,
-        "image_size": image_size,
-        "preset": preset,
-        "model": preprocessing,
-        "data_dir": data_dir,
-    }
-    train = inputs.train_dataset(
-        strategy, batch_size=global_batch, randaugment=recipe.randaugment, seed=seed, **data_kwargs
-    )
-    validation = None
-    if validation_split:
-        validation = inputs.eval_dataset(validation_split, batch_size=global_batch, **data_kwargs)
-    monitor = "val_accuracy" if validation is not None else "accuracy"
-    all_callbacks = list(callbacks or []) + [
-        NonFiniteLossGuard(chief_dir, epochs),
-        HistoryWriter(run_dir, initial_epoch, title=f"{model_name}, {info.name}, {image_size}px, {recipe.name}"),
-        BestCheckpoint(run_dir, monitor, initial_epoch),
-        EpochSummaries(run_dir.logs),
-        BackupCheckpoint(run_dir),
-    ]
-    log(
-        f"training {model_name} on {info.name} ({train_examples} train / "
-        f"{val_examples if validation_split else 0} {validation_split or 'no'} examples, {info.num_classes} classes) "
-        f"at {image_size}px: recipe {recipe.name!r}, {recipe.optimizer} lr {peak_learning_rate:.4g} "
-        f"(batch {global_batch}), {epochs} epochs x {steps_per_epoch} steps, {replicas} replica(s), "
-        f"{policy}; output {output_dir}"
-    )
-    started = time.perf_counter()
-    if initial_epoch < epochs:
-        model.fit(
-            train,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=validation,
-            shuffle=False,  # the pipeline shuffles; Keras would only warn that it cannot
-            callbacks=all_callbacks,
-            verbose=verbose,
+        # --- train ------------------------------------------------------------------------
+        data_kwargs = {
+            "dataset": dataset,
+            "image_size": image_size,
+            "preset": preset,
+            "model": preprocessing,
+            "data_dir": data_dir,
+            "outputs": len(model.outputs),  # labels once per output: auxiliary classifiers (GoogLeNet) learn them too
+        }
+        train = inputs.train_dataset(
+            strategy, batch_size=global_batch, randaugment=recipe.randaugment, seed=seed, **data_kwargs
         )
-    else:
-        log(f"the run in {output_dir} is already complete ({epochs} epochs)")
-        model.optimizer.finalize_variable_values(model.trainable_variables)  # what fit does at its end (EMA)
-    elapsed = time.perf_counter() - started
+        validation = None
+        if validation_split:
+            validation = inputs.eval_dataset(validation_split, batch_size=global_batch, **data_kwargs)
+        monitor = "val_accuracy" if validation is not None else "accuracy"
+        all_callbacks = list(callbacks or []) + [
+            NonFiniteLossGuard(chief_dir, epochs),
+            HistoryWriter(run_dir, initial_epoch, title=f"{model_name}, {info.name}, {image_size}px, {recipe.name}"),
+            BestCheckpoint(run_dir, monitor, initial_epoch),
+            EpochSummaries(run_dir.logs),
+            BackupCheckpoint(run_dir),
+        ]
+        if plan is not None:
+            log(f"transfer learning from {weights or 'the given model'}: training {plan.describe()}")
+        log(
+            f"training {model_name} on {info.name} ({train_examples} train / "
+            f"{val_examples if validation_split else 0} {validation_split or 'no'} examples, "
+            f"{info.num_classes} classes) "
+            f"at {image_size}px: recipe {recipe.name!r}, {recipe.optimizer} lr {peak_learning_rate:.4g} "
+            f"(batch {global_batch}), {epochs} epochs x {steps_per_epoch} steps, {replicas} replica(s), "
+            f"{policy}; output {output_dir}"
+        )
+        started = time.perf_counter()
+        if initial_epoch < epochs:
+            model.fit(
+                train,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                validation_data=validation,
+                shuffle=False,  # the pipeline shuffles; Keras would only warn that it cannot
+                callbacks=all_callbacks,
+                verbose=verbose,
+            )
+        else:
+            log(f"the run in {output_dir} is already complete ({epochs} epochs)")
+            model.optimizer.finalize_variable_values(model.trainable_variables)  # what fit does at its end (EMA)
+        elapsed = time.perf_counter() - started
 
-    # --- final model and metrics -------------------------------------------------------
-    atomic_save_model(model, run_dir.final)
-    metrics = {}
-    if validation is not None:
-        metrics = {key: float(value) for key, value in model.evaluate(validation, verbose=0, return_dict=True).items()}
-        metrics["num_examples"] = val_examples
-    history = run_dir.read_history()
-    ran = [row["seconds"] for row in history if row["epoch"] >= initial_epoch and row.get("seconds") is not None]
-    seconds_per_epoch = sum(ran) / len(ran) if ran else None
-    if seconds_per_epoch is None and initial_epoch < epochs:
-        seconds_per_epoch = elapsed / (epochs - initial_epoch)
-    return FitResult(
-        model=model,
-        history=history,
-        output_dir=output_dir,
-        metrics=metrics,
-        seconds_per_epoch=seconds_per_epoch,
-        initial_epoch=initial_epoch,
-        recipe=recipe,
-        run_info=run_info,
-    )
+        # --- final model and metrics -------------------------------------------------------
+        # The final model is the inference model: auxiliary classifiers (GoogLeNet's) are dropped.
+        atomic_save_model(without_auxiliary_outputs(model), run_dir.final)
+        metrics = {}
+        if validation is not None:
+            metrics = {
+                key: float(value) for key, value in model.evaluate(validation, verbose=0, return_dict=True).items()
+            }
+            metrics["num_examples"] = val_examples
+        history = run_dir.read_history()
+        ran = [row["seconds"] for row in history if row["epoch"] >= initial_epoch and row.get("seconds") is not None]
+        seconds_per_epoch = sum(ran) / len(ran) if ran else None
+        if seconds_per_epoch is None and initial_epoch < epochs:
+            seconds_per_epoch = elapsed / (epochs - initial_epoch)
+        return FitResult(
+            model=without_auxiliary_outputs(model),
+            history=history,
+            output_dir=output_dir,
+            metrics=metrics,
+            seconds_per_epoch=seconds_per_epoch,
+            initial_epoch=initial_epoch,
+            recipe=recipe,
+            run_info=run_info,
+        )
+
+    except BaseException:
+        # A run that failed before finishing its first epoch leaves the folder as it found it
+        # (unclaimed): the corrected rerun must not meet a run.json of settings that never trained.
+        if claimed_now and not run_dir.read_history():
+            run_dir.clear()
+        raise
+
+
+def _transfer_record(plan, weights, body_rate):
+    """run.json's record of what a transfer-learning run trained."""
+    return {
+        "method": plan.method,
+        "blocks": plan.blocks,
+        "trainable_blocks": list(plan.trainable_blocks),
+        "total_blocks": plan.total_blocks,
+        "head": list(plan.head),
+        "weights": None if weights is None else str(weights),
+        "body_rate": body_rate,
+    }
 
 
 def _package_version():
@@ -411,3 +494,14 @@ def summary(result):
     if metrics and not math.isfinite(metrics.get("loss", 0.0)):
         lines.append("warning: the final validation loss is not finite")
     return lines
+
+
+def _check_output_dir(output_dir):
+    if not isinstance(output_dir, str | os.PathLike):
+        raise TypeError(f"`output_dir` must be a folder path, got {output_dir!r}")
+    path = Path(output_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"`output_dir` {str(path)!r} is a file; the run needs a folder (new, or holding this run)")
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"`output_dir` {str(path)!r} cannot be written: {str(existing)!r} is not writable")

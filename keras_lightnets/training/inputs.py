@@ -79,24 +79,36 @@ def preprocessing_for(model=None, run_info=None):
     return None
 
 
-def train_dataset(strategy, *, batch_size, **kwargs):
-    """The repeated training dataset; per input pipeline under a multi-replica strategy."""
+def _labels_per_output(dataset, outputs):
+    """Each batch's labels once per model output (a classifier with auxiliary classifiers: GoogLeNet)."""
+    if outputs == 1:
+        return dataset
+    return dataset.map(lambda images, labels: (images, (labels,) * outputs), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def train_dataset(strategy, *, batch_size, outputs=1, **kwargs):
+    """The repeated training dataset; per input pipeline under a multi-replica strategy.
+
+    ``outputs``: the model's outputs; the labels are repeated for each (auxiliary classifiers).
+    """
     kwargs = {"split": "train", "training": True, **kwargs}
     if strategy.num_replicas_in_sync == 1:
-        return make_dataset(batch_size=batch_size, **kwargs).repeat()
+        return _labels_per_output(make_dataset(batch_size=batch_size, **kwargs).repeat(), outputs)
     return strategy.distribute_datasets_from_function(
-        lambda input_context: make_dataset(batch_size=batch_size, input_context=input_context, **kwargs).repeat()
+        lambda input_context: _labels_per_output(
+            make_dataset(batch_size=batch_size, input_context=input_context, **kwargs).repeat(), outputs
+        )
     )
 
 
-def eval_dataset(split, *, batch_size, **kwargs):
+def eval_dataset(split, *, batch_size, outputs=1, **kwargs):
     """The evaluation dataset; Keras distributes it itself under a strategy.
 
     Its auto-shard policy is DATA (each worker of a multi-worker run evaluates every N-th
     example): the default AUTO shards by file and fails on single-file splits such as the
-    bundled dataset's.
+    bundled dataset's. ``outputs``: as for :func:`train_dataset`.
     """
-    dataset = make_dataset(split=split, batch_size=batch_size, training=False, **kwargs)
+    dataset = _labels_per_output(make_dataset(split=split, batch_size=batch_size, training=False, **kwargs), outputs)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)

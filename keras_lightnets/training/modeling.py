@@ -14,10 +14,14 @@ in the saved model.
 
 import keras
 
+from keras_lightnets.models.describe import auxiliary_outputs
 from keras_lightnets.registry import get_entry
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
 
-__all__ = ["build_model", "compile_classifier", "float32_outputs", "outputs_probabilities"]
+__all__ = ["AUXILIARY_LOSS_WEIGHT", "build_model", "compile_classifier", "float32_outputs", "outputs_probabilities"]
+
+# The weight of each auxiliary classifier's loss (GoogLeNet paper, section 5; torchvision's recipe).
+AUXILIARY_LOSS_WEIGHT = 0.3
 
 
 def build_model(name, *, num_classes, image_size, **overrides):
@@ -41,11 +45,14 @@ def outputs_probabilities(model):
 
 
 def float32_outputs(model):
-    """``model`` itself when its output is float32, else ``model`` followed by a float32 identity."""
-    if keras.backend.standardize_dtype(model.output.dtype) == "float32":
+    """``model`` itself when its outputs are float32, else ``model`` followed by float32 identities."""
+    if all(keras.backend.standardize_dtype(output.dtype) == "float32" for output in model.outputs):
         return model
-    outputs = keras.layers.Activation("linear", dtype="float32", name="predictions_float32")(model.output)
-    return keras.Model(model.inputs, outputs, name=model.name)
+    outputs = [
+        keras.layers.Activation("linear", dtype="float32", name=f"{name}_float32")(output)
+        for name, output in zip(["predictions", *auxiliary_outputs(model)], model.outputs, strict=False)
+    ]
+    return keras.Model(model.input, outputs if len(outputs) > 1 else outputs[0], name=model.name)
 
 
 def compile_classifier(model, *, optimizer, num_classes, label_smoothing=0.0, jit_compile=False):
@@ -56,27 +63,51 @@ def compile_classifier(model, *, optimizer, num_classes, label_smoothing=0.0, ji
     metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     if num_classes > 5:
         metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.CategoricalCrossentropy(
-            from_logits=not outputs_probabilities(model), label_smoothing=label_smoothing
-        ),
-        metrics=metrics,
-        jit_compile=jit_compile,
+    loss = keras.losses.CategoricalCrossentropy(
+        from_logits=not outputs_probabilities(model), label_smoothing=label_smoothing
     )
+    auxiliary = len(auxiliary_outputs(model))
+    if auxiliary:
+        # Auxiliary classifiers (GoogLeNet): every output learns the labels, the auxiliary losses
+        # weigh AUXILIARY_LOSS_WEIGHT each, the metrics are the main output's. The data gives the
+        # labels once per output (inputs.train_dataset(outputs=...)).
+        model.compile(
+            optimizer=optimizer,
+            loss=[loss] * (1 + auxiliary),
+            loss_weights=[1.0] + [AUXILIARY_LOSS_WEIGHT] * auxiliary,
+            metrics=[metrics] + [[] for _ in range(auxiliary)],
+            jit_compile=jit_compile,
+        )
+        # Keras names the metrics of a multi-output model after the output ("predictions_accuracy");
+        # without output names they keep the names fit, its callbacks and history.csv use.
+        model._compile_metrics.output_names = None
+        return model
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)
     return model
 
 
-def compile_with_recipe(model, recipe, *, learning_rate, steps_per_epoch, epochs, num_classes, jit_compile=False):
+def compile_with_recipe(
+    model,
+    recipe,
+    *,
+    learning_rate,
+    steps_per_epoch,
+    epochs,
+    num_classes,
+    jit_compile=False,
+    body_variables=None,
+    body_rate=1.0,
+):
     """Compiles ``model`` with ``recipe``'s schedule, optimizer and loss, and builds the optimizer's slots.
 
     The slots are built here rather than inside the first train step: a ``tf.function`` that
     creates variables is traced twice, which doubled the start-up time of short runs.
+    ``body_variables`` / ``body_rate``: see :func:`~keras_lightnets.training.build_optimizer`.
     """
     schedule = build_schedule(recipe, learning_rate, steps_per_epoch, epochs)
     compile_classifier(
         model,
-        optimizer=build_optimizer(recipe, schedule, model),
+        optimizer=build_optimizer(recipe, schedule, model, body_variables=body_variables, body_rate=body_rate),
         num_classes=num_classes,
         label_smoothing=recipe.label_smoothing,
         jit_compile=jit_compile,

@@ -10,12 +10,15 @@ Schedules advance per optimizer step, so epochs are converted to steps with the 
 - linear: ``PolynomialDecay(peak, total_steps, 0, power=1)`` (Caffe's ``poly``);
 - constant: ``peak``.
 
-Only Keras classes, so a saved ``.keras`` model (optimizer included) loads anywhere.
+Only Keras classes (or, for transfer learning's lower body rate, their registered
+:mod:`keras_lightnets.transfer` subclasses), so a saved ``.keras`` model (optimizer included)
+loads anywhere keras_lightnets is imported.
 """
 
 import keras
 
 from keras_lightnets.training.recipes import effective_weight_decay
+from keras_lightnets.transfer.optimizers import body_rate_class
 
 __all__ = ["build_optimizer", "build_schedule", "decay_exclusions"]
 
@@ -72,7 +75,17 @@ def decay_exclusions(model, *, depthwise=True):
     return excluded
 
 
-def build_optimizer(recipe, learning_rate, model=None, *, momentum=None, keras_module=keras, exclusions=None):
+def build_optimizer(
+    recipe,
+    learning_rate,
+    model=None,
+    *,
+    momentum=None,
+    keras_module=keras,
+    exclusions=None,
+    body_variables=None,
+    body_rate=1.0,
+):
     """The Keras optimizer of ``recipe`` with ``learning_rate`` (float or schedule).
 
     Weight decay is Keras's decoupled decay with :func:`effective_weight_decay`'s
@@ -83,6 +96,10 @@ def build_optimizer(recipe, learning_rate, model=None, *, momentum=None, keras_m
     ``keras_module`` ``tf_keras`` builds the same optimizer for a tf_keras model (its
     optimizers take the same arguments); ``exclusions`` then replaces
     :func:`decay_exclusions`, which only knows Keras 3 layers.
+
+    ``body_variables`` (variable paths, Keras 3 only): trained at ``body_rate`` times the rate,
+    by the recipe optimizer's :mod:`keras_lightnets.transfer` subclass (transfer learning's
+    lower rate for the unfrozen body).
     """
     optimizers = keras_module.optimizers
     momentum = recipe.momentum if momentum is None else momentum
@@ -93,14 +110,21 @@ def build_optimizer(recipe, learning_rate, model=None, *, momentum=None, keras_m
         "use_ema": recipe.ema is not None,
         "ema_momentum": recipe.ema if recipe.ema is not None else 0.99,
     }
+    classes = {"sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop, "adamw": optimizers.AdamW}
+    if body_variables:
+        if keras_module is not keras:
+            raise ValueError("`body_variables` needs Keras 3 optimizers (keras_module=keras)")
+        classes = {key: body_rate_class(cls) for key, cls in classes.items()}
+        common.update(body_rate=body_rate, body_variables=body_variables)
+    optimizer_class = classes[recipe.optimizer]
     if recipe.optimizer == "sgd":
-        optimizer = optimizers.SGD(momentum=momentum, nesterov=recipe.nesterov, weight_decay=weight_decay, **common)
+        optimizer = optimizer_class(momentum=momentum, nesterov=recipe.nesterov, weight_decay=weight_decay, **common)
     elif recipe.optimizer == "rmsprop":
-        optimizer = optimizers.RMSprop(
+        optimizer = optimizer_class(
             rho=recipe.rho, momentum=momentum, epsilon=recipe.epsilon, weight_decay=weight_decay, **common
         )
     else:  # AdamW insists on a number
-        optimizer = optimizers.AdamW(epsilon=recipe.epsilon, weight_decay=weight_decay or 0.0, **common)
+        optimizer = optimizer_class(epsilon=recipe.epsilon, weight_decay=weight_decay or 0.0, **common)
     if weight_decay and exclusions is None and model is not None:
         exclusions = decay_exclusions(model, depthwise=recipe.decay_depthwise)
     if weight_decay and exclusions:

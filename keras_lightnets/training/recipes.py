@@ -388,6 +388,34 @@ _SMALL_DATA = Recipe(
     notes="Tuned to train in minutes on 2 CPU cores, not for ImageNet.",
 )
 
+# PyramidNet on CIFAR (dyhan0920/PyramidNet-PyTorch train.py), shared by CIFAR-10 and CIFAR-100.
+_PYRAMIDNET_CIFAR = Recipe(
+    family="pyramidnet",
+    name="paper",
+    source=(
+        "dyhan0920/PyramidNet-PyTorch train.py and README: SGD nesterov=True, --momentum 0.9, --weight-decay "
+        "1e-4, --batch_size 128, --epochs 300, --lr 0.1 (CIFAR-10), adjust_learning_rate: lr * 0.1 ** (epoch // "
+        "(epochs * 0.5)) * 0.1 ** (epoch // (epochs * 0.75)); fb.resnet.torch augmentation (4-pixel padded "
+        "random crop, horizontal flip)"
+    ),
+    optimizer="sgd",
+    nesterov=True,
+    momentum=0.9,
+    learning_rate=0.1,
+    batch_size=128,
+    epochs=300,
+    weight_decay=1e-4,
+    weight_decay_mode="l2",
+    schedule="exponential",
+    decay_rate=0.1,
+    decay_epochs=150.0,
+    notes=(
+        "The reference divides the rate by 10 at epochs 150 and 225; our schedules have no multi-step form, so "
+        "this one divides at 150 only (0.01 instead of 0.001 for the last 75 epochs). PyTorch's weight decay "
+        "also reaches BatchNorm parameters and biases; ours spares them."
+    ),
+)
+
 # ("*", name) recipes apply to every family that has no recipe of that name.
 RECIPES = {
     ("*", "default"): _SMALL_DATA,
@@ -450,6 +478,68 @@ RECIPES = {
             "The shared small-data recipe at 64 px and 5x the rate: keras.applications' fan-out initialization "
             "learns slowly under Adam at 2e-3, and 32 px leaves the last stages 1x1 maps. EfficientNet-Lite0 "
             "after 10 epochs: 93.8 % (shared recipe: 20.8 %). Tuned on 2 CPU cores, not for ImageNet."
+        ),
+    ),
+    # PyramidNet: the authors' PyTorch port. CIFAR-10 is "paper" (every CIFAR variant but one is a
+    # CIFAR-10 model); CIFAR-100 trains at 0.5; ImageNet at 0.05, /10 every 30 epochs.
+    ("pyramidnet", "paper"): _PYRAMIDNET_CIFAR,
+    ("pyramidnet", "paper_cifar100"): replace(
+        _PYRAMIDNET_CIFAR,
+        name="paper_cifar100",
+        source=_PYRAMIDNET_CIFAR.source.replace("--lr 0.1 (CIFAR-10)", "--lr 0.5 --dataset cifar100"),
+        learning_rate=0.5,
+    ),
+    ("pyramidnet", "paper_imagenet"): Recipe(
+        family="pyramidnet",
+        name="paper_imagenet",
+        source=(
+            "dyhan0920/PyramidNet-PyTorch README (PyramidNet-200, alpha 300, on ImageNet-1k with 8 GPUs): "
+            "train.py --lr 0.05 --batch_size 128 --epochs 100 --dataset imagenet; train.py: SGD nesterov=True, "
+            "--momentum 0.9, --weight-decay 1e-4, adjust_learning_rate: lr * 0.1 ** (epoch // 30)"
+        ),
+        optimizer="sgd",
+        nesterov=True,
+        momentum=0.9,
+        learning_rate=0.05,
+        batch_size=128,  # DataParallel over 8 GPUs: 128 images per update
+        epochs=100,
+        weight_decay=1e-4,
+        weight_decay_mode="l2",
+        schedule="exponential",  # staircase x0.1 every 30 epochs
+        decay_rate=0.1,
+        decay_epochs=30.0,
+        notes=(
+            "PyTorch's weight decay also reaches BatchNorm parameters and biases; ours spares them. The published "
+            "PyramidNet-200 (alpha 450) adds dropout 0.5, which is the variant's default."
+        ),
+    ),
+    # Residual Attention Network on CIFAR (the paper's section 4.1; its CIFAR model is resattnet92_cifar).
+    # The ImageNet text (SGD 0.9, lr 0.1 / 10 at 200k, 400k, 500k of 530k iterations) states no batch
+    # size, so no epochs: it is not a recipe here.
+    ("resattnet", "paper_cifar"): Recipe(
+        family="resattnet",
+        name="paper_cifar",
+        source=(
+            "Wang et al., 'Residual Attention Network for Image Classification', CVPR 2017, section 4.1 (CIFAR): "
+            "Nesterov SGD, mini-batch 64, weight decay 0.0001, momentum 0.9, initial learning rate 0.1 divided by "
+            "10 at 64k and 96k iterations, training ends at 160k iterations; 4-pixel zero padding, random 32x32 "
+            "crop and horizontal flip, per-pixel mean subtracted"
+        ),
+        optimizer="sgd",
+        nesterov=True,
+        momentum=0.9,
+        learning_rate=0.1,
+        batch_size=64,
+        epochs=205,  # 160,000 iterations x 64 / 50,000 training images = 204.8 epochs
+        weight_decay=1e-4,
+        weight_decay_mode="l2",
+        schedule="exponential",
+        decay_rate=0.1,
+        decay_epochs=81.92,  # 64,000 iterations
+        notes=(
+            "The paper divides the rate at 64k and 96k iterations (epochs 81.9 and 122.9); our staircase has one "
+            "period, so its second division comes at epoch 163.8. Caffe's weight decay also reaches BatchNorm "
+            "scale and shift; ours spares them."
         ),
     ),
     **{(family, "paper"): recipe for family, recipe in _PAPER.items()},

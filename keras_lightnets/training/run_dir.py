@@ -51,8 +51,24 @@ class CheckpointError(ValueError):
 
 
 def _temporary(path, suffix=""):
+    """This process's temporary name for ``path``; temporaries that a killed process (SIGKILL,
+    power loss) left for ``path`` are removed first, so they never pile up next to it."""
     path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = stale.name[len(f".{path.name}.tmp-") :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _fsync(path):

@@ -17,6 +17,20 @@ wins. ``template`` names the Keras layer: a string, expanded like ``re.sub``'s r
 ``re.Match`` for index arithmetic (``lambda m: f"block{int(m[1]) + 1}_dw_conv"``), or ``None``
 to skip that module on purpose. Key maps only need ``re``; each family keeps its own.
 
+A template may also name several Keras layers: a tuple of strings (each expanded), or a callable
+returning a tuple. The module's tensors are then cut along their first (output) axis into
+consecutive parts, one per layer, each as wide as that layer's outputs: one PyTorch convolution
+whose output the reference slices (DPN's ``c1x1_c``: residual channels, then dense ones) loads
+into the two convolutions the Keras graph computes instead (same function, no slicing layer).
+
+A rule may carry a third element, a *transform* ``(suffix, array) -> array`` applied to each of
+the module's torch tensors (``suffix``: ``"weight"``, ``"bias"``, ...) before they are converted,
+for a layout difference that the layer types alone do not show. The one this package needs is
+:func:`keras_lightnets.models.variant.nchw_flatten_rows` (next to the variant tables, which build
+key maps without importing this package): a Linear after PyTorch's ``flatten`` of an NCHW map
+(the first classifier layer of AlexNet and VGG) reads its inputs in (C, H, W) order, a Keras
+``Dense`` after ``Flatten`` of an NHWC map in (H, W, C) order.
+
 Nothing is written into the model before every tensor has been mapped and its shape checked,
 so a failed load leaves the model as it was.
 """
@@ -30,7 +44,7 @@ import numpy as np
 
 from keras_lightnets.weights._layers import layer_weights, weighted_layers
 
-KeyMap = Sequence[tuple[str, str | Callable[[re.Match], str] | None]]
+KeyMap = Sequence[tuple[str, str | tuple[str, ...] | Callable[[re.Match], str | tuple[str, ...]] | None]]
 
 # Keras weight role → suffix of the torch key holding it.
 TORCH_SUFFIXES = {
@@ -64,33 +78,52 @@ def torch_state_dict(source):
 
 
 def compile_key_map(key_map):
-    """Checks ``key_map`` and returns its rules as ``[(compiled pattern, template), ...]``."""
+    """Checks ``key_map`` and returns its rules as ``[(compiled pattern, template, transform or None), ...]``."""
     if isinstance(key_map, str | bytes | Mapping):
         raise TypeError(f"key_map must be a sequence of (pattern, template) pairs, got {type(key_map).__name__}")
     rules = []
     for index, rule in enumerate(key_map):
-        if not (isinstance(rule, tuple | list) and len(rule) == 2):
-            raise TypeError(f"key_map rule {index} must be a (pattern, template) pair, got {rule!r}")
-        pattern, template = rule
-        if not (template is None or isinstance(template, str) or callable(template)):
-            raise TypeError(f"key_map rule {index} ({pattern!r}): template must be a str, a callable or None")
-        rules.append((re.compile(pattern), template))
+        if not (isinstance(rule, tuple | list) and len(rule) in (2, 3)):
+            raise TypeError(
+                f"key_map rule {index} must be a (pattern, template) pair or a (pattern, template, transform) "
+                f"triple, got {rule!r}"
+            )
+        pattern, template, transform = (*rule, None)[:3]
+        if transform is not None and not callable(transform):
+            raise TypeError(f"key_map rule {index} ({pattern!r}): transform must be a callable (suffix, array)")
+        several = isinstance(template, tuple) and template and all(isinstance(t, str) for t in template)
+        if not (template is None or isinstance(template, str) or several or callable(template)):
+            raise TypeError(
+                f"key_map rule {index} ({pattern!r}): template must be a str, a tuple of str, a callable or None"
+            )
+        rules.append((re.compile(pattern), template, transform))
     return rules
+
+
+def rule_transform(rules, prefix):
+    """The transform of the first rule matching the torch module ``prefix``, or ``None``."""
+    for pattern, _, transform in rules:
+        if pattern.fullmatch(prefix):
+            return transform
+    return None
 
 
 def map_key(rules, prefix):
     """The Keras layer name for the torch module ``prefix``: ``(name, why)``.
 
-    ``name`` is None when no layer is named, and ``why`` then says why: ``"skipped"``
+    ``name`` is a tuple of names where the rule names several layers (the module's tensors are
+    split across them). ``name`` is None when no layer is named, and ``why`` then says why: ``"skipped"``
     (the rule's template is None), no rule matches, or the rule's callable found no
     layer for the prefix (it raised ``LookupError``, e.g. an index out of its table).
     """
-    for pattern, template in rules:
+    for pattern, template, _ in rules:
         match = pattern.fullmatch(prefix)
         if match is None:
             continue
         if template is None:
             return None, "skipped"
+        if isinstance(template, tuple):
+            return tuple(match.expand(part) for part in template), None
         if not callable(template):
             return match.expand(template), None
         try:
@@ -136,43 +169,94 @@ def _plan(model, state, rules):
     loaded_from = {}  # Keras layer name → torch prefix
     assignments, unexpected, missing, errors = [], [], [], []
     for prefix, tensors in groups.items():
-        name, why = map_key(rules, prefix)
+        mapped, why = map_key(rules, prefix)
         if why == "skipped":
             continue
-        if name is not None and name not in layers:
-            why = f"{prefix!r} maps to {name!r}, not a weighted layer of the model"
+        names = (mapped,) if isinstance(mapped, str) or mapped is None else tuple(mapped)
+        absent = [name for name in names if name is not None and name not in layers]
+        if absent:
+            why = f"{prefix!r} maps to {absent[0]!r}, not a weighted layer of the model"
         if why is not None:
             unexpected += [f"{key} {_shape(value.shape)}: {why}" for key, value in tensors.values()]
             continue
-        if name in loaded_from:
-            errors.append(f"{prefix!r} and {loaded_from[name]!r} both map to Keras layer {name!r}")
-            continue
-        loaded_from[name] = prefix
-        layer = layers[name]
-        remaining = dict(tensors)
-        for role, variable in layer_weights(layer).items():
-            target = f"{name}.{role} {_shape(variable.shape)}"
-            suffix = TORCH_SUFFIXES[role]
-            if suffix not in remaining:
-                missing.append(f"{target}: no torch key {prefix}.{suffix}")
+        transform = rule_transform(rules, prefix)
+        if transform is not None:
+            try:
+                tensors = {suffix: (key, transform(suffix, value)) for suffix, (key, value) in tensors.items()}
+            except ValueError as error:
+                shapes = ", ".join(f"{key} {_shape(value.shape)}" for key, value in tensors.values())
+                errors.append(f"{shapes} → {names}: {error}")
                 continue
-            key, value = remaining.pop(suffix)
-            layouts = _layouts(layer, role, tuple(int(d) for d in variable.shape))
-            if value.shape not in layouts:
-                accepted = " or ".join(_shape(s) for s in layouts)
-                errors.append(f"{key} {_shape(value.shape)} → {target}: expected torch shape {accepted}")
+        parts = [(names[0], tensors)]
+        if len(names) > 1:
+            parts, error = _split_outputs(prefix, tensors, [layers[name] for name in names])
+            if error:
+                errors.append(error)
                 continue
-            assignments.append((variable, layouts[value.shape](value).astype(variable.dtype)))
-        kind = type(layer).__name__
-        unexpected += [
-            f"{key} {_shape(value.shape)}: Keras {kind} {name!r} has no weight for it"
-            for key, value in remaining.values()
-        ]
+        for name, part in parts:
+            _plan_layer(prefix, name, layers[name], part, loaded_from, assignments, unexpected, missing, errors)
     for name, layer in layers.items():
         if name not in loaded_from:
             shapes = ", ".join(f"{role} {_shape(v.shape)}" for role, v in layer_weights(layer).items())
             missing.append(f"{name} ({type(layer).__name__}: {shapes}): no torch module maps to it")
     return assignments, unexpected, missing, errors
+
+
+def _output_channels(layer):
+    """How many outputs a weighted layer has (the width of its part of a split torch tensor)."""
+    weights = layer_weights(layer)
+    if "kernel" not in weights:  # BatchNorm
+        return int(weights["gamma"].shape[0])
+    shape = weights["kernel"].shape
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return int(shape[2]) * int(shape[3])
+    return int(shape[-1])
+
+
+def _split_outputs(prefix, tensors, layers):
+    """``([(layer name, tensors part)], error)``: a torch module's tensors cut along their first
+    (output) axis into consecutive parts, one per Keras layer, as wide as the layer's outputs."""
+    widths = [_output_channels(layer) for layer in layers]
+    bounds = [sum(widths[:index]) for index in range(len(widths) + 1)]
+    for key, value in tensors.values():
+        if value.ndim == 0 or value.shape[0] != bounds[-1]:
+            names = ", ".join(f"{layer.name!r} ({width})" for layer, width in zip(layers, widths, strict=True))
+            return [], (
+                f"{key} {_shape(value.shape)} → {names}: expected {bounds[-1]} outputs along the first axis "
+                f"(split {prefix!r} across the layers)"
+            )
+    parts = []
+    for index, layer in enumerate(layers):
+        start, stop = bounds[index], bounds[index + 1]
+        part = {suffix: (f"{key}[{start}:{stop}]", value[start:stop]) for suffix, (key, value) in tensors.items()}
+        parts.append((layer.name, part))
+    return parts, None
+
+
+def _plan_layer(prefix, name, layer, tensors, loaded_from, assignments, unexpected, missing, errors):
+    """Converts the torch tensors of module ``prefix`` (``{suffix: (key, array)}``) into Keras layer ``name``."""
+    if name in loaded_from:
+        errors.append(f"{prefix!r} and {loaded_from[name]!r} both map to Keras layer {name!r}")
+        return
+    loaded_from[name] = prefix
+    remaining = dict(tensors)
+    for role, variable in layer_weights(layer).items():
+        target = f"{name}.{role} {_shape(variable.shape)}"
+        suffix = TORCH_SUFFIXES[role]
+        if suffix not in remaining:
+            missing.append(f"{target}: no torch key {prefix}.{suffix}")
+            continue
+        key, value = remaining.pop(suffix)
+        layouts = _layouts(layer, role, tuple(int(d) for d in variable.shape))
+        if value.shape not in layouts:
+            accepted = " or ".join(_shape(s) for s in layouts)
+            errors.append(f"{key} {_shape(value.shape)} → {target}: expected torch shape {accepted}")
+            continue
+        assignments.append((variable, layouts[value.shape](value).astype(variable.dtype)))
+    kind = type(layer).__name__
+    unexpected.extend(
+        f"{key} {_shape(value.shape)}: Keras {kind} {name!r} has no weight for it" for key, value in remaining.values()
+    )
 
 
 def load_torch_weights(model, source, key_map, *, strict=True):

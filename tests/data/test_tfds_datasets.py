@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from tfds_helpers import collect
 
-from keras_lightnets.data import dataset_info, make_dataset
+from keras_lightnets.data import dataset_info, make_dataset, pipeline
 from keras_lightnets.registry import IMAGENET_MEAN, IMAGENET_STD
 
 MEAN = np.array(IMAGENET_MEAN, np.float32)
@@ -14,8 +14,10 @@ STD = np.array(IMAGENET_STD, np.float32)
 
 
 @pytest.fixture
-def mocked():
-    """TFDS answering every dataset with 8 deterministic random examples per split."""
+def mocked(monkeypatch):
+    """TFDS answering every dataset with 8 deterministic random examples per split (its
+    download_and_prepare does nothing, so the pipeline's "is there a network" probe is skipped)."""
+    monkeypatch.setattr(pipeline, "_online", lambda: True)
     with tfds.testing.mock_data(num_examples=8):
         yield
 

@@ -4,11 +4,29 @@ import keras
 from batchnorm import randomize_batchnorm  # noqa: F401  (the deploy tests import it from here)
 
 from keras_lightnets.data import make_dataset
-from keras_lightnets.registry import representative_models
+from keras_lightnets.registry import get_entry, get_family, representative_models
 
 # One variant per registered family (its smallest): a new family is in every per-family check.
 FAMILY_VARIANTS = tuple(representative_models())
 TEST_SIZE = 32
+# Architecture arguments the per-family deploy checks add: PolyNet's 40 modules take minutes to
+# annotate for QAT on 2 cores; 1, 2 and 2 modules keep every kind of module (2-way A, B and C;
+# poly-3 B and C with their shared convolutions).
+# DenseNet-121 with 1, 2, 2, 1 layers per block: every kind of layer (pre-activation units, concatenations,
+# transitions with their average pools, the final BN-ReLU) in a seventh of the QAT time.
+ARCHITECTURE_OVERRIDES = {
+    "polynet": {"modules": (1, 2, 2)},
+    "densenet121": {"blocks": (1, 2, 2, 1)},
+    # PyramidNet-164 (54 bottleneck units) as PyramidNet-29: 3 units per stage keep every kind (the
+    # zero-padded identity, the ceil-mode pooled shortcut of a downsampling unit) in a sixth of the QAT time.
+    "pyramidnet164_a48_bottleneck_cifar10": {"depth": 29},
+}
+
+
+def input_size_for(name):
+    """The input size the per-family checks build ``name`` at: TEST_SIZE, or the smallest its family
+    takes (AlexNet's 11x11/4 stem and three pools need 63 pixels)."""
+    return max(TEST_SIZE, get_family(get_entry(name).family).min_input_size)
 
 
 def tiny_classifier(classes=10, name="tiny_cnn"):

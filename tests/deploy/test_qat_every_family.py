@@ -3,10 +3,12 @@
 import keras
 import numpy as np
 import pytest
-from deploy_helpers import FAMILY_VARIANTS, TEST_SIZE
+from deploy_helpers import ARCHITECTURE_OVERRIDES, FAMILY_VARIANTS, input_size_for
 
 import keras_lightnets as kl
 from keras_lightnets.deploy import (
+    TFLiteExportError,
+    UnsupportedLayerError,
     export_tflite,
     fit_quantize_aware,
     inspect_tflite,
@@ -14,15 +16,29 @@ from keras_lightnets.deploy import (
     predict_tflite,
     quantize_aware,
 )
+from keras_lightnets.layers.custom_layers import float_only_layers
 
 INTEGER_TYPES = {"int8", "int32"}
 
 
 # ParNet's ImageNet layout (five stride-2 blocks, average-pool branches) besides its CIFAR representative;
-# EfficientNet-B0 (SE with SiLU, sigmoid gates) besides EfficientNet-Lite0 (ReLU6, no SE).
-@pytest.mark.parametrize("name", sorted({*FAMILY_VARIANTS, "parnet_s", "efficientnet_b0"}))
+# EfficientNet-B0 (SE with SiLU, sigmoid gates) besides EfficientNet-Lite0 (ReLU6, no SE); torchvision's
+# AlexNet (no LRN: fully integer) besides AlexNet-2012, whose LRN TFLite runs in float only. VGG and AlexNet
+# keep their flattening classifier, at the reduced input size.
+@pytest.mark.parametrize("name", sorted({*FAMILY_VARIANTS, "parnet_s", "efficientnet_b0", "alexnet"}))
 def test_qat_to_int8_tflite(name, tmp_path):
-    model = kl.create_model(name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, classifier_activation=None)
+    size = input_size_for(name)
+    overrides = ARCHITECTURE_OVERRIDES.get(name, {})
+    model = kl.create_model(name, input_shape=(size, size, 3), classes=10, classifier_activation=None, **overrides)
+    if float_only_layers(model):
+        # Never a silent float: QAT and a full-integer export are refused at once, naming the layers.
+        with pytest.raises(UnsupportedLayerError, match=r"lrn1, lrn2 \(LocalResponseNormalization\): TFLite has no"):
+            quantize_aware(model)
+        images = np.zeros((1, size, size, 3), np.float32)
+        with pytest.raises(TFLiteExportError, match=r"fully integer.*lrn1, lrn2 \(LocalResponseNormalization\)"):
+            export_tflite(model, tmp_path / f"{name}.tflite", quantization="int8", representative_data=[images])
+        assert not (tmp_path / f"{name}.tflite").exists()
+        return
     if kl.get_entry(name).reference.deploy_params is not None:
         # RepVGG / ParNet: QAT fine-tunes the fused deploy form (the training form is refused).
         with pytest.raises(ValueError, match="reparameterize"):
@@ -61,11 +77,14 @@ def test_qat_to_int8_tflite(name, tmp_path):
     # not split a grouped convolution into SPLIT + per-group CONV_2D + CONCATENATION, which
     # phones run several times slower.
     convolutions = [layer for layer in model.layers if type(layer) is keras.layers.Conv2D]
-    assert summary.operators.count("CONV_2D") == len(convolutions)
+    # one per call: a shared Conv2D (PolyNet's poly-3 orders) is one CONV_2D each time it runs
+    assert summary.operators.count("CONV_2D") == sum(len(layer._inbound_nodes) for layer in convolutions)
     assert "SPLIT" not in summary.operators and "SPLIT_V" not in summary.operators
     if name == "regnetx_002":
         assert sum(layer.groups > 1 for layer in convolutions) == 13  # one grouped 3x3 per block
+    resizes = [layer for layer in model.layers if isinstance(layer, kl.layers.AlignedBilinearResize)]
+    assert summary.operators.count("RESIZE_BILINEAR") == len(resizes)  # Residual Attention's masks, in INT8
 
-    images = np.random.default_rng(0).random((2, TEST_SIZE, TEST_SIZE, 3), dtype=np.float32)
+    images = np.random.default_rng(0).random((2, size, size, 3), dtype=np.float32)
     outputs = predict_tflite(exported.path, images)
     assert outputs.shape == (2, 10) and np.isfinite(outputs).all()

@@ -5,7 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from deploy_helpers import FAMILY_VARIANTS, TEST_SIZE, randomize_batchnorm
+from deploy_helpers import ARCHITECTURE_OVERRIDES, FAMILY_VARIANTS, TEST_SIZE, input_size_for, randomize_batchnorm
 
 import keras_lightnets as kl
 from keras_lightnets.deploy import UnsupportedLayerError, quantize_aware, to_tf_keras
@@ -14,16 +14,15 @@ from keras_lightnets.layers.model_card import ModelCard, find_model_card
 
 @pytest.mark.parametrize("name", FAMILY_VARIANTS)
 def test_twin_outputs_equal_the_keras3_model(name):
-    overrides = {"drop_path_rate": 0.1} if name.startswith("rexnet") else {}
+    overrides = {"drop_path_rate": 0.1} if name.startswith("rexnet") else dict(ARCHITECTURE_OVERRIDES.get(name, {}))
+    size = input_size_for(name)
     # Logits, not softmax: random BatchNorm statistics give deep plain nets (RepVGG) logits in the
     # hundreds, and a saturated softmax turns float32 reordering noise into a large absolute error.
     model = randomize_batchnorm(
-        kl.create_model(
-            name, input_shape=(TEST_SIZE, TEST_SIZE, 3), classes=10, classifier_activation=None, **overrides
-        )
+        kl.create_model(name, input_shape=(size, size, 3), classes=10, classifier_activation=None, **overrides)
     )
     twin = to_tf_keras(model)
-    images = np.random.default_rng(1).random((4, TEST_SIZE, TEST_SIZE, 3), dtype=np.float32)
+    images = np.random.default_rng(1).random((4, size, size, 3), dtype=np.float32)
     assert [layer.name for layer in twin.layers] == [layer.name for layer in model.layers]
     assert twin.count_params() == model.count_params()
     expected = np.asarray(model(images))

@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -19,6 +20,8 @@ from keras_lightnets.layers import custom_layers
 from keras_lightnets.layers.channel_pad_add import ChannelPadAdd
 from keras_lightnets.layers.channel_shuffle import ChannelShuffle
 from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS, custom_layer, find_custom_layer, keras_classes
+from keras_lightnets.layers.interp import AlignedBilinearResize
+from keras_lightnets.layers.lrn import LocalResponseNormalization
 from keras_lightnets.layers.model_card import ModelCard
 from keras_lightnets.layers.pooling import CeilMaxPool2D
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
@@ -30,6 +33,8 @@ EXAMPLES = {
     ChannelPadAdd: (lambda: ChannelPadAdd(), [8, 4]),
     CeilMaxPool2D: (lambda: CeilMaxPool2D(3, 2), [4]),
     ChannelShuffle: (lambda: ChannelShuffle(2), [6]),
+    AlignedBilinearResize: (lambda: AlignedBilinearResize(), [4, 2]),  # resized to the 2nd's size
+    LocalResponseNormalization: (lambda: LocalResponseNormalization(5, alpha=0.5, beta=0.75, k=2.0), [7]),
     ModelCard: (
         lambda: ModelCard(
             "rexnet",
@@ -144,6 +149,13 @@ def test_quantize_config_resolves_and_qat_accepts_the_layer(entry):
     assert objects[entry.twin_class().__name__] is entry.twin_class()
 
     model, layer = example_model(entry)
+    if entry.float_only:
+        # TFLite cannot run it in INT8: QAT, which only prepares an INT8 file, refuses it at once.
+        from keras_lightnets.deploy import UnsupportedLayerError
+
+        with pytest.raises(UnsupportedLayerError, match=re.escape(f"{layer.name} ({entry.name}): {entry.float_only}")):
+            quantize_aware(model)
+        return
     qat = quantize_aware(model)
     wrapper = qat.get_layer(f"quant_{layer.name}")
     assert isinstance(wrapper.layer, entry.twin_class())

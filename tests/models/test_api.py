@@ -44,6 +44,27 @@ FAMILIES = {
     "efficientnet": (kl.EfficientNet, {"coefficient": "b0"}, {2: 16, 4: 24, 8: 40, 16: 112, 32: 320}),
     "efficientnet_lite": (kl.EfficientNet, {"coefficient": "lite0"}, {2: 16, 4: 24, 8: 40, 16: 112, 32: 320}),
     "mnasnet": (kl.MnasNet, {"alpha": 0.5, "version": "a1"}, {2: 8, 4: 16, 8: 24, 16: 56, 32: 160}),
+    # DPN-68: bw + (blocks + 2) inc channels per stage; stride 32 is the final BN-ReLU.
+    "dpn": (kl.DPN, {"depth": 68}, {2: 10, 4: 144, 8: 320, 16: 704, 32: 832}),
+    # PyramidNet-18 (α 48, 8 basic units): 64 + 6k channels after unit k; CIFAR-20 (α 24): 16 + 8k / 3.
+    "pyramidnet": (kl.PyramidNet, {"depth": 18, "alpha": 48}, {2: 64, 4: 76, 8: 88, 16: 100, 32: 112}),
+    "pyramidnet_cifar": (kl.PyramidNet, {"depth": 20, "alpha": 24, "layout": "cifar"}, {1: 24, 2: 32, 4: 40}),
+    # AlexNet's 11x11/4 stem has no stride-2 map.
+    "alexnet": (kl.AlexNet, {"version": "torchvision"}, {4: 64, 8: 192, 16: 256, 32: 256}),
+    "alexnet_original": (kl.AlexNet, {"version": "original"}, {4: 96, 8: 256, 16: 256, 32: 256}),
+    "vgg": (kl.VGG, {"depth": 11}, {2: 128, 4: 256, 8: 512, 16: 512, 32: 512}),
+    # PolyNet with 1, 2, 2 modules (2-way A; poly-3 and 2-way B and C); valid-padded stem and reductions.
+    "polynet": (kl.PolyNet, {"modules": (1, 2, 2)}, {2: 64, 4: 160, 8: 384, 16: 1152, 32: 2048}),
+    # Attention-56's CIFAR layout: three stride-1/2/2 stages, the last map is the final BN-ReLU.
+    "resattnet": (kl.ResidualAttentionNet, {"depth": 56, "layout": "cifar"}, {1: 64, 2: 128, 4: 256}),
+    # conv1, conv3, inception 3b, 4e, 5b.
+    "googlenet": (kl.GoogLeNet, {"version": "torchvision"}, {2: 64, 4: 192, 8: 480, 16: 832, 32: 1024}),
+    # A one-layer-per-block DenseNet (k=8, 16 stem channels): each block adds 8, each transition halves.
+    "densenet": (
+        kl.DenseNet,
+        {"growth_rate": 8, "init_features": 16, "blocks": (1, 1, 1, 1)},
+        {2: 16, 4: 24, 8: 20, 16: 18, 32: 17},
+    ),
 }
 # Channels of the last feature map (what include_top=False returns).
 LAST_CHANNELS = {
@@ -62,10 +83,34 @@ LAST_CHANNELS = {
     "efficientnet": 1280,
     "efficientnet_lite": 1280,
     "mnasnet": 1280,
+    "dpn": 832,
+    "pyramidnet": 112,
+    "pyramidnet_cifar": 40,
+    "alexnet": 256,
+    "alexnet_original": 256,
+    "vgg": 512,
+    "polynet": 2048,
+    "resattnet": 256,
+    "googlenet": 1024,
+    "densenet": 17,
 }
 SHAPE = (96, 128, 3)  # non-square, small enough to be fast
 # One registered variant per family, found through the registry: a new family is in every check below.
 REPRESENTATIVES = representative_models()
+# PolyNet's 40 modules cost seconds per build and these checks build it a dozen times: they build it
+# with 1, 2 and 2 modules, which run every kind it has (2-way A, B and C; poly-3 B and C).
+# DenseNet-121's 58 dense layers likewise: 1, 2, 2, 1 layers per block run every kind it has.
+REPRESENTATIVE_OVERRIDES = {"polynet": {"modules": (1, 2, 2)}, "densenet121": {"blocks": (1, 2, 2, 1)}}
+
+
+def create(name, **kwargs):
+    """The representative ``name`` as the per-family checks build it."""
+    return kl.create_model(name, **REPRESENTATIVE_OVERRIDES.get(name, {}), **kwargs)
+
+
+def at_least(name, size):
+    """``size``, or the smallest input ``name``'s family builds at (PolyNet's reductions: 75)."""
+    return max(size, kl.get_family(kl.get_entry(name).family).min_input_size)
 
 
 def build(family, **kwargs):
@@ -81,7 +126,7 @@ def test_every_family_states_its_feature_pyramid():
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_classifier_on_non_square_input(name, rng):
-    model = kl.create_model(name, input_shape=(160, 192, 3), classes=7)
+    model = create(name, input_shape=(160, 192, 3), classes=7)
     probabilities = infer(model, rng.standard_normal((2, 160, 192, 3)).astype("float32"))
     assert probabilities.shape == (2, 7)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -96,14 +141,14 @@ def test_last_feature_map_channels(family):
 @pytest.mark.parametrize("name", REPRESENTATIVES)
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])
 def test_include_top_false_pooling(name, pooling, rng):
-    model = kl.create_model(name, include_top=False, pooling=pooling, input_shape=SHAPE)
+    model = create(name, include_top=False, pooling=pooling, input_shape=SHAPE)
     x = rng.standard_normal((1, *SHAPE)).astype("float32")
     features = infer(model, x)
     if pooling is None:
         assert features.ndim == 4
     else:
         assert features.ndim == 2
-        unpooled = kl.create_model(name, include_top=False, input_shape=SHAPE)
+        unpooled = create(name, include_top=False, input_shape=SHAPE)
         unpooled.set_weights(model.get_weights())
         spatial = infer(unpooled, x)
         reduce = np.mean if pooling == "avg" else np.max
@@ -112,9 +157,10 @@ def test_include_top_false_pooling(name, pooling, rng):
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_one_channel_input(name, rng):
-    model = kl.create_model(name, input_shape=(64, 64, 1), classes=10, classifier_activation=None)
+    size = at_least(name, 64)
+    model = create(name, input_shape=(size, size, 1), classes=10, classifier_activation=None)
     assert model.get_layer(model.layers[1].name).input.shape[-1] == 1
-    assert infer(model, rng.standard_normal((1, 64, 64, 1)).astype("float32")).shape == (1, 10)
+    assert infer(model, rng.standard_normal((1, size, size, 1)).astype("float32")).shape == (1, 10)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -145,7 +191,7 @@ def test_features_only_is_the_backbone_of_the_classifier(rng):
 @pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_keras_file_round_trip(name, tmp_path, rng):
     has_drop_path = "drop_path_rate" in inspect.signature(kl.get_entry(name).constructor).parameters
-    model = kl.create_model(name, input_shape=SHAPE, classes=5, **({"drop_path_rate": 0.1} if has_drop_path else {}))
+    model = create(name, input_shape=SHAPE, classes=5, **({"drop_path_rate": 0.1} if has_drop_path else {}))
     x = rng.standard_normal((2, *SHAPE)).astype("float32")
     expected = infer(model, x)
     path = tmp_path / f"{name}.keras"
@@ -204,8 +250,8 @@ def test_partial_residual_uses_plain_add_when_widths_match():
 @pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_any_input_size_without_top(name):
     # keras.applications' rule: include_top=False takes (None, None, C)
-    model = kl.create_model(name, include_top=False, pooling="avg", input_shape=(None, None, 3))
-    for height, width in ((64, 64), (97, 71)):
+    model = create(name, include_top=False, pooling="avg", input_shape=(None, None, 3))
+    for height, width in ((at_least(name, 64), at_least(name, 64)), (97, at_least(name, 71))):
         out = infer(model, np.zeros((1, height, width, 3), "float32"))
         assert out.shape == (1, model.output_shape[-1])
 
@@ -213,13 +259,14 @@ def test_any_input_size_without_top(name):
 @pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_features_only_outputs_are_the_model_card_taps(name, rng):
     keras.utils.set_random_seed(0)
-    features = kl.create_model(name, features_only=True, input_shape=(64, 64, 3))
+    size = at_least(name, 64)
+    features = create(name, features_only=True, input_shape=(size, size, 3))
     keras.utils.set_random_seed(0)
-    classifier = kl.create_model(name, input_shape=(64, 64, 3))
+    classifier = create(name, input_shape=(size, size, 3))
     card = kl.layers.find_model_card(classifier)
     assert features.output_names == [f"stride{stride}" for stride, _ in card.features]
     tapped = keras.Model(classifier.inputs, [classifier.get_layer(layer).output for _, layer in card.features])
-    x = rng.standard_normal((1, 64, 64, 3)).astype("float32")
+    x = rng.standard_normal((1, size, size, 3)).astype("float32")
     for got, expected in zip(infer(features, x), infer(tapped, x), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
@@ -230,12 +277,13 @@ def test_include_preprocessing_takes_pixels_in_its_range(name, tmp_path, rng):
     # as keras.applications' does.
     preprocessing = kl.get_entry(name).preprocessing
     pixel_max = preprocessing.pixel_max
-    inside = kl.create_model(name, include_preprocessing=True, input_shape=(64, 64, 3), classes=5)
-    plain = kl.create_model(name, input_shape=(64, 64, 3), classes=5)
+    size = at_least(name, 64)
+    inside = create(name, include_preprocessing=True, input_shape=(size, size, 3), classes=5)
+    plain = create(name, input_shape=(size, size, 3), classes=5)
     for layer in plain.layers:
         if layer.weights:
             layer.set_weights(inside.get_layer(layer.name).get_weights())
-    pixels = rng.random((2, 64, 64, 3), dtype=np.float32) * np.float32(pixel_max)
+    pixels = rng.random((2, size, size, 3), dtype=np.float32) * np.float32(pixel_max)
     normalized = (pixels / np.float32(pixel_max) - np.array(preprocessing.mean, np.float32)) / np.array(
         preprocessing.std, np.float32
     )

@@ -12,7 +12,11 @@ def test_matches_golden_tensor(name):
     stored = np.load(golden_path(name))
     model, x = golden_case(name)
     np.testing.assert_array_equal(x, stored["input"])
-    np.testing.assert_allclose(infer(model, x), stored["logits"], rtol=1e-4, atol=1e-5)
+    # Deep residual stacks without a ReLU after the sum grow under seeded weights (PyramidNet's
+    # logits reach 1e2-1e6): the absolute tolerance scales with the largest stored logit, as the
+    # reference comparisons' does (float32 rounding is relative to the output's scale).
+    scale = max(1.0, float(np.abs(stored["logits"]).max()))
+    np.testing.assert_allclose(infer(model, x), stored["logits"], rtol=1e-4, atol=1e-5 * scale)
 
 
 def test_golden_tensors_are_informative():

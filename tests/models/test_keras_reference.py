@@ -21,7 +21,7 @@ CASES = [
 
 
 def test_the_keras_born_variants_are_compared():
-    assert {"mobilenetv1_025", "mobilenetv2_140", "resnet50_v1", "resnet101_v1", "resnet152_v1"} <= set(CASES)
+    assert {"mobilenetv1_025", "mobilenetv2_140", "resnet50_v1", "resnet101_v1", "resnet152_v1", "vgg16"} <= set(CASES)
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -97,6 +97,9 @@ def _check_variant(name):
     # input size over its stride.
     strides = [stride for stride, _ in card.features]
     first = 0 if entry.reference.input_size[0] <= 32 else 1
+    stem = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    if tuple(stem.strides) == (4, 4):
+        first = 2  # a stride-4 stem (AlexNet's 11x11/4 convolution) has no stride-2 map
     assert strides == [2**i for i in range(first, first + len(strides))] and len(strides) >= (3 if first == 0 else 4)
     height, width = entry.reference.input_size[:2]
     for stride, layer_name in card.features:

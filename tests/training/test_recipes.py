@@ -184,3 +184,12 @@ def test_efficientnet_default_recipe_trains_at_64_px_at_five_times_the_rate():
     assert (efficientnet.image_size, efficientnet.learning_rate) == (64, 5 * shared.learning_rate)
     assert efficientnet.epochs == shared.epochs and efficientnet.optimizer == shared.optimizer
     assert get_recipe("mnasnet", "default") is shared  # MnasNet learns the digits at 32 px as it is
+
+
+def test_residual_attention_cifar_recipe_holds_the_papers_numbers():
+    recipe = get_recipe("resattnet", "paper_cifar")
+    assert (recipe.optimizer, recipe.nesterov, recipe.momentum, recipe.learning_rate) == ("sgd", True, 0.9, 0.1)
+    assert (recipe.batch_size, recipe.weight_decay, recipe.weight_decay_mode) == (64, 1e-4, "l2")
+    # iterations to epochs on CIFAR's 50,000 images: 160k in all, the first division at 64k
+    assert recipe.epochs == round(160_000 * 64 / 50_000) and recipe.decay_epochs == 64_000 * 64 / 50_000
+    assert "section 4.1" in recipe.source and list_recipes("resattnet") == ["default", "paper_cifar"]

@@ -16,11 +16,15 @@ def test_every_train_option_reaches_fit():
         "rexnet_100", "--dataset", "imagenet2012", "--recipe", "paper", "--epochs", "3", "--batch-size", "64",
         "--image-size", "160", "--strategy", "mirrored", "--output", "out", "--learning-rate", "0.1",
         "--optimizer", "sgd", "--mixed-precision", "--jit-compile", "--data-dir", "tfds", "--seed", "7",
-        "--steps-per-epoch", "9", "--overwrite", "--verbose", "2",
+        "--steps-per-epoch", "9", "--overwrite", "--verbose", "2", "--weights", "imagenet", "--transfer",
+        "from-back:3", "--body-rate", "0.2",
     )  # fmt: skip
     assert kwargs == {
         "dataset": "imagenet2012",
         "recipe": "paper",
+        "weights": "imagenet",
+        "transfer": "from-back:3",
+        "body_rate": 0.2,
         "epochs": 3,
         "batch_size": 64,
         "image_size": 160,
@@ -43,7 +47,10 @@ def test_train_defaults_are_the_bundled_dataset_and_the_recipe():
     assert kwargs["dataset"] == "lightnets_digits" and kwargs["recipe"] == "default"
     assert kwargs["strategy"] == "auto" and kwargs["verbose"] in (1, 2)  # progress bar on a terminal only
     assert kwargs["mixed_precision"] is None and kwargs["jit_compile"] is False and kwargs["overwrite"] is False
-    for name in ("epochs", "batch_size", "image_size", "output_dir", "learning_rate", "optimizer", "seed"):
+    assert kwargs["body_rate"] == 0.1
+    for name in (
+        "epochs", "batch_size", "image_size", "output_dir", "learning_rate", "optimizer", "seed", "weights", "transfer",
+    ):  # fmt: skip
         assert kwargs[name] is None, name  # fit() picks: the recipe's, 32 px for the bundled data, runs/MODEL-DATASET
     assert _kwargs("squeezenet1_1", "--mixed-precision", "mixed_bfloat16")["mixed_precision"] == "mixed_bfloat16"
 
@@ -77,3 +84,14 @@ def test_evaluate_of_a_missing_run_is_a_usage_error(tmp_path, capsys):
     code, _ = _run(["evaluate", str(tmp_path / "nowhere")])
     assert code == 2
     assert "is neither a .keras file nor a run folder" in capsys.readouterr().err
+
+
+def test_transfer_errors_are_usage_errors_before_any_training(capsys):
+    code, _ = _run(["train", "squeezenet1_1", "--transfer", "head"])
+    assert code == 2 and "`transfer='head'` fine-tunes pretrained weights: pass `weights`" in capsys.readouterr().err
+    code, _ = _run(["train", "squeezenet1_1", "--weights", "imagenet", "--transfer", "sideways"])
+    assert code == 2 and "`transfer` must be 'head' (train the classifier only) or 'from-back[:N]'" in (
+        capsys.readouterr().err
+    )
+    code, _ = _run(["train", "squeezenet1_1", "--weights", "missing.pth", "--transfer", "from-back:2"])
+    assert code == 2 and "`weights` file does not exist: 'missing.pth'" in capsys.readouterr().err

@@ -119,6 +119,8 @@ def test_unknown_tags_and_variants_without_weights_say_what_exists():
 
 
 HOSTS = ("https://download.pytorch.org/models/", "https://huggingface.co/timm/", "https://storage.googleapis.com/")
+# Cadene's pretrainedmodels host serves http only: allowed with insecure_http=True and the file's digest.
+HOSTS += ("http://data.lip6.fr/cadene/pretrainedmodels/",)
 
 
 def test_the_listed_sources_are_well_formed():
@@ -126,6 +128,10 @@ def test_the_listed_sources_are_well_formed():
     families = {kl.get_entry(name).family for name in with_weights}
     assert families == {
         "squeezenet", "resnet", "mnasnet", "rexnet", "regnet", "repvgg", "efficientnet", "mobilenetv1", "mobilenetv2",
+        "dpn",
+        "polynet",
+        "alexnet", "vgg",
+        "googlenet", "densenet",
     }  # fmt: skip
     # What nobody publishes ImageNet weights for (or only in another architecture's layout):
     without = set(kl.list_models()) - with_weights
@@ -137,6 +143,16 @@ def test_the_listed_sources_are_well_formed():
         "mnasnet_b1_050",  # torchvision's file predates the scaled stem (a 32-wide stem at every width)
         "mnasnet_b1_140", "mnasnet_a1_035", "mnasnet_a1_050", "mnasnet_a1_140",
         "repvgg_b1g2",
+        # PyramidNet: the authors' PyramidNet-101 (α=360) file is on Google Drive, no host we read
+        "pyramidnet101_a360", "pyramidnet200_a300", "pyramidnet200_a450", "pyramidnet110_a48_cifar10",
+        "pyramidnet110_a48_cifar100", "pyramidnet110_a84_cifar10", "pyramidnet110_a270_cifar10",
+        "pyramidnet164_a48_bottleneck_cifar10", "pyramidnet164_a270_bottleneck_cifar10",
+        "pyramidnet200_a240_bottleneck_cifar10", "pyramidnet236_a220_bottleneck_cifar10",
+        "pyramidnet272_a200_bottleneck_cifar10",
+        # Residual Attention Network: the authors released prototxts only, never the trained models
+        "resattnet56", "resattnet92", "resattnext56", "resattnet56_cifar", "resattnet92_cifar",
+        "alexnet_original",  # Caffe's bvlc_alexnet is a .caffemodel, on no host we read
+        "googlenet_original",  # Caffe's bvlc_googlenet likewise
     }  # fmt: skip
     for name in with_weights:
         entry = kl.get_entry(name)
@@ -181,3 +197,15 @@ def test_bad_arguments_are_named_before_any_download(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="`pooling` must be one of"):
         kl.create_model("squeezenet1_1", weights="imagenet", include_top=False, pooling="mean")
     assert not cache_dir().exists()
+
+
+def test_a_plain_http_source_needs_the_flag_and_the_publishers_digest():
+    # PolyNet's checkpoint (Cadene's host has no https): the digest in its file name is checked.
+    (source,) = kl.list_weights("polynet")
+    assert source.url.startswith("http://") and source.insecure_http
+    assert source.file_hash == "f71d82a5" and source.filename == "polynet-f71d82a5.pth"
+    assert source.layout in kl.weights.checkpoint_layouts(kl.get_entry("polynet"))
+    with pytest.raises(ValueError, match="needs the file_hash"):
+        WeightSource("x", "http://example.com/a.pth", "timm", None, "MIT", insecure_http=True)
+    with pytest.raises(ValueError, match="must be https"):
+        WeightSource("x", "ftp://example.com/a.pth", "timm", None, "MIT", "0123abcd", insecure_http=True)

@@ -78,6 +78,7 @@ HUB_CASES = [
     ("efficientnet_b0", "aa_in1k", "tf_efficientnet_b0"),
     ("efficientnet_lite0", "in1k", "tf_efficientnet_lite0"),
     ("resnet18", "a1_in1k", "resnet18"),
+    ("dpn68b", "ra_in1k", "dpn68b"),  # DPN-b's layout (c1x1_c1, c1x1_c2); dpn68's split c1x1_c: the reference test
 ]
 
 
@@ -271,3 +272,122 @@ def test_weights_with_their_own_preprocessing_carry_it(publisher):
     expected = _torch_outputs(torch, reference, pixels / 127.5 - 1)
     probabilities = np.exp(expected - expected.max(-1, keepdims=True))
     _assert_close(infer(model, pixels), probabilities / probabilities.sum(-1, keepdims=True))
+
+
+def _publish_torchvision_file(publisher, monkeypatch, name, state_dict):
+    """``state_dict`` saved as torchvision saves its files, published as ``name``'s first source under a
+    file name that carries its digest (as torchvision's do)."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    content = buffer.getvalue()
+    real = _source(name, "tv_in1k")
+    digest = hashlib.sha256(content).hexdigest()[:8]
+    source = dataclasses.replace(real, url=real.url.replace(real.file_hash, digest), file_hash=digest, filename="")
+    entry = registry.get_entry(name)
+    monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(entry, weights=(source,) + entry.weights[1:]))
+    publisher.publish(source.url, content)
+
+
+def test_torchvision_densenet_file_with_its_old_key_names_equals_torchvision(publisher, monkeypatch):
+    # torchvision's DenseNet files predate PyTorch's ban on dots in module names: "denselayer1.norm.1.weight"
+    # where the model has "norm1" (torchvision renames them on load; the key map takes both).
+    import re
+
+    torch, torchvision = import_reference("torchvision")
+    torch.manual_seed(0)
+    reference = torchvision.models.densenet121().eval()
+    randomize_batchnorm(torch, reference)
+    old_style = {
+        re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", key): value
+        for key, value in reference.state_dict().items()
+    }
+    assert "features.denseblock4.denselayer16.norm.2.running_var" in old_style
+    _publish_torchvision_file(publisher, monkeypatch, "densenet121", old_style)
+    x = _x()
+    model = kl.create_model("densenet121", weights="imagenet", input_shape=INPUT_SHAPE, classifier_activation=None)
+    _assert_close(infer(model, x), _torch_outputs(torch, reference, x))
+
+
+def test_torchvision_googlenet_file_loads_without_its_untrained_auxiliary_classifiers(publisher, monkeypatch):
+    # torchvision's file holds auxiliary classifiers it says are not trained: the inference model skips
+    # them, and a model built with aux_logits=True gets the network's weights and new auxiliary heads.
+    torch, torchvision = import_reference("torchvision")
+    torch.manual_seed(0)
+    reference = torchvision.models.googlenet(aux_logits=True, init_weights=True).eval()
+    randomize_batchnorm(torch, reference)
+    assert any(key.startswith("aux1.") for key in reference.state_dict())
+    _publish_torchvision_file(publisher, monkeypatch, "googlenet", reference.state_dict())
+    x = _x()
+    expected = _torch_outputs(torch, reference, x)
+    model = kl.create_model("googlenet", weights="imagenet", input_shape=INPUT_SHAPE, classifier_activation=None)
+    _assert_close(infer(model, x), expected)
+    assert kl.model_preprocessing(model).mean == (0.5, 0.5, 0.5)  # what torchvision's transform_input did
+    with_aux = kl.create_model(
+        "googlenet", weights="imagenet", aux_logits=True, input_shape=INPUT_SHAPE, classifier_activation=None
+    )  # from the cache
+    _assert_close(infer(with_aux, x)[0], expected)
+
+
+def _publish_as_first_source(publisher, monkeypatch, name, tag, content, hash_algorithm="sha256"):
+    """``content`` published as ``name``'s ``tag`` file, made its first source ("imagenet") with the
+    digest of ``content`` pinned (torchvision's: the first sha256 digits in its file name)."""
+    real = _source(name, tag)
+    if tag == "tv_in1k":
+        digest = hashlib.sha256(content).hexdigest()[:8]
+        source = dataclasses.replace(real, url=real.url.replace(real.file_hash, digest), file_hash=digest, filename="")
+    else:
+        source = dataclasses.replace(real, file_hash=hashlib.new(hash_algorithm, content).hexdigest())
+    entry = registry.get_entry(name)
+    others = tuple(s for s in entry.weights if s.tag != tag)
+    monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(entry, weights=(source, *others)))
+    publisher.publish(source.url, content)
+    return source
+
+
+def test_torchvision_alexnet_file_equals_torchvision_with_its_fc1_rows_permuted(publisher, monkeypatch):
+    # torchvision's classifier.1 reads the flattened NCHW 256x6x6 map; the converted Dense reads NHWC.
+    torch, torchvision = import_reference("torchvision")
+    torch.manual_seed(0)
+    reference = torchvision.models.alexnet().eval()
+    with torch.no_grad():
+        for name, value in reference.named_parameters():
+            if name.endswith("bias"):
+                value.normal_(0, 0.1)  # torchvision's biases start at 0: make a mix-up show
+    buffer = io.BytesIO()
+    torch.save(reference.state_dict(), buffer)
+    _publish_as_first_source(publisher, monkeypatch, "alexnet", "tv_in1k", buffer.getvalue())
+    x = np.random.default_rng(0).standard_normal((2, 224, 224, 3)).astype("float32")
+    model = kl.create_model("alexnet", weights="imagenet", classifier_activation=None)
+    _assert_close(infer(model, x), _torch_outputs(torch, reference, x))
+    # At another size the classifier cannot take the published fc1 (named before any work); without
+    # it, any size loads the convolutions from the cached conversion.
+    with pytest.raises(ValueError, match=r"needs input_shape=\(224, 224, 3\)"):
+        kl.create_model("alexnet", weights="imagenet", input_shape=INPUT_SHAPE)
+    requests = len(publisher.requests)
+    headless = kl.create_model("alexnet", weights="imagenet", include_top=False, input_shape=INPUT_SHAPE)
+    with torch.no_grad():
+        expected = reference.features(torch.from_numpy(_x().transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    _assert_close(infer(headless, _x()), expected)
+    assert len(publisher.requests) == requests  # offline: the cache
+
+
+def test_keras_vgg16_file_takes_bgr_and_equals_keras_applications(publisher, monkeypatch):
+    # keras.applications' VGG16 (caffe mode: BGR pixels minus the ImageNet mean) through weights="keras_in1k":
+    # loaded in graph order with the first convolution's input channels reversed, so the model takes RGB.
+    import keras
+
+    reference = keras.applications.VGG16(weights=None, classifier_activation=None)
+    for layer in reference.layers:
+        if layer.weights:  # Keras initializes biases to zero: random ones make a mix-up show
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, np.random.default_rng(len(bias)).normal(0, 0.1, bias.shape).astype("float32")])
+    real = _source("vgg16", "keras_in1k")
+    assert real.hash_algorithm == "md5" and real.file_hash == "64373286793e3c8b2b4e3219cbf3544b"  # keras's source
+    _publish_as_first_source(publisher, monkeypatch, "vgg16", "keras_in1k", _keras_h5(reference), "md5")
+    model = kl.create_model("vgg16", weights="keras_in1k", classifier_activation=None)
+    preprocessing = kl.model_preprocessing(model)
+    assert preprocessing.std == pytest.approx((1 / 255,) * 3) and preprocessing.mean[0] == pytest.approx(123.68 / 255)
+    x = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype("float32")
+    _assert_close(infer(model, x), infer(reference, x[..., ::-1]))
