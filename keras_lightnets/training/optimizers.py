@@ -40,6 +40,12 @@ def build_schedule(recipe, peak_learning_rate, steps_per_epoch, epochs, *, keras
             decay_rate=recipe.decay_rate,
             staircase=True,
         )
+    if recipe.schedule == "multistep":
+        # Keras's boundaries are inclusive (the old value up to and including the boundary step):
+        # the first step of a milestone epoch already runs at the divided rate, as with PyTorch's MultiStepLR.
+        boundaries = [max(0, round(steps_per_epoch * epoch) - 1) for epoch in recipe.milestones]
+        values = [peak_learning_rate * recipe.decay_rate**index for index in range(len(boundaries) + 1)]
+        return schedules.PiecewiseConstantDecay(boundaries, values)
     if recipe.schedule == "linear":
         return schedules.PolynomialDecay(peak_learning_rate, total_steps, 0.0, power=1.0)
     warmup_steps = min(total_steps - 1, round(steps_per_epoch * recipe.warmup_epochs))

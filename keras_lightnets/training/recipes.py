@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
-SCHEDULES = ("cosine", "exponential", "linear", "constant")
+SCHEDULES = ("cosine", "exponential", "multistep", "linear", "constant")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class Recipe:
 
     ``learning_rate`` is the peak rate for a global batch of ``batch_size``. ``schedule``:
     ``"cosine"`` (to 0 over the epochs after warm-up), ``"exponential"`` (multiply by
-    ``decay_rate`` every ``decay_epochs``, staircase), ``"linear"`` (to 0 at the end, Caffe's
+    ``decay_rate`` every ``decay_epochs``, staircase), ``"multistep"`` (multiply by ``decay_rate``
+    at each of the ``milestones`` epochs: PyTorch's ``MultiStepLR``), ``"linear"`` (to 0 at the end, Caffe's
     ``poly`` with power 1) or ``"constant"``. ``warmup_epochs`` ramps the rate linearly from
     0 (cosine only). ``ema`` is the momentum of an exponential moving average of the weights
     (``None``: no EMA). ``clip_norm`` clips the global gradient norm. ``image_size`` is the
@@ -69,6 +70,7 @@ class Recipe:
     warmup_epochs: float = 0.0
     decay_rate: float = 0.0
     decay_epochs: float = 1.0
+    milestones: tuple = ()
     label_smoothing: float = 0.0
     ema: float | None = None
     clip_norm: float | None = None
@@ -84,6 +86,16 @@ class Recipe:
             raise ValueError(f"`schedule` must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.weight_decay_mode not in ("decoupled", "l2"):
             raise ValueError(f"`weight_decay_mode` must be 'decoupled' or 'l2', got {self.weight_decay_mode!r}")
+        if self.schedule == "multistep" and not (
+            self.milestones
+            and all(a < b for a, b in zip(self.milestones, self.milestones[1:], strict=False))
+            and self.milestones[0] > 0
+            and 0 < self.decay_rate < 1
+        ):
+            raise ValueError(
+                "the multistep schedule needs increasing `milestones` (epochs > 0) and 0 < `decay_rate` < 1, got "
+                f"milestones={self.milestones!r}, decay_rate={self.decay_rate!r}"
+            )
         if self.warmup_epochs and self.schedule != "cosine":
             raise ValueError(f"warm-up is only available with the cosine schedule, got schedule={self.schedule!r}")
         for name in ("learning_rate", "batch_size", "epochs"):
@@ -406,14 +418,10 @@ _PYRAMIDNET_CIFAR = Recipe(
     epochs=300,
     weight_decay=1e-4,
     weight_decay_mode="l2",
-    schedule="exponential",
+    schedule="multistep",
     decay_rate=0.1,
-    decay_epochs=150.0,
-    notes=(
-        "The reference divides the rate by 10 at epochs 150 and 225; our schedules have no multi-step form, so "
-        "this one divides at 150 only (0.01 instead of 0.001 for the last 75 epochs). PyTorch's weight decay "
-        "also reaches BatchNorm parameters and biases; ours spares them."
-    ),
+    milestones=(150.0, 225.0),  # epochs * 0.5 and epochs * 0.75
+    notes="PyTorch's weight decay also reaches BatchNorm parameters and biases; ours spares them.",
 )
 
 # ("*", name) recipes apply to every family that has no recipe of that name.
@@ -533,14 +541,10 @@ RECIPES = {
         epochs=205,  # 160,000 iterations x 64 / 50,000 training images = 204.8 epochs
         weight_decay=1e-4,
         weight_decay_mode="l2",
-        schedule="exponential",
+        schedule="multistep",
         decay_rate=0.1,
-        decay_epochs=81.92,  # 64,000 iterations
-        notes=(
-            "The paper divides the rate at 64k and 96k iterations (epochs 81.9 and 122.9); our staircase has one "
-            "period, so its second division comes at epoch 163.8. Caffe's weight decay also reaches BatchNorm "
-            "scale and shift; ours spares them."
-        ),
+        milestones=(81.92, 122.88),  # 64,000 and 96,000 iterations of 64 images
+        notes="Caffe's weight decay also reaches BatchNorm scale and shift; ours spares them.",
     ),
     **{(family, "paper"): recipe for family, recipe in _PAPER.items()},
 }

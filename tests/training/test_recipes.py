@@ -191,5 +191,18 @@ def test_residual_attention_cifar_recipe_holds_the_papers_numbers():
     assert (recipe.optimizer, recipe.nesterov, recipe.momentum, recipe.learning_rate) == ("sgd", True, 0.9, 0.1)
     assert (recipe.batch_size, recipe.weight_decay, recipe.weight_decay_mode) == (64, 1e-4, "l2")
     # iterations to epochs on CIFAR's 50,000 images: 160k in all, the first division at 64k
-    assert recipe.epochs == round(160_000 * 64 / 50_000) and recipe.decay_epochs == 64_000 * 64 / 50_000
+    assert recipe.epochs == round(160_000 * 64 / 50_000)
+    assert recipe.schedule == "multistep" and recipe.milestones == (64_000 * 64 / 50_000, 96_000 * 64 / 50_000)
     assert "section 4.1" in recipe.source and list_recipes("resattnet") == ["default", "paper_cifar"]
+
+
+def test_multistep_schedule_divides_at_each_milestone():
+    # PyramidNet's CIFAR recipe: lr * 0.1 at epochs 150 and 225 of 300 (the reference's adjust_learning_rate).
+    recipe = get_recipe("pyramidnet", "paper")
+    assert (recipe.schedule, recipe.milestones, recipe.decay_rate) == ("multistep", (150.0, 225.0), 0.1)
+    schedule = build_schedule(recipe, 0.1, steps_per_epoch=10, epochs=300)
+    assert _values(schedule, [0, 1499, 1500, 2249, 2250, 2999]) == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    tf_keras_schedule = build_schedule(recipe, 0.1, steps_per_epoch=10, epochs=300, keras_module=__import__("tf_keras"))
+    assert float(tf_keras_schedule(2250)) == pytest.approx(0.001)  # QAT trains with the same schedule
+    with pytest.raises(ValueError, match="the multistep schedule needs increasing `milestones`"):
+        dataclasses.replace(recipe, milestones=(225.0, 150.0))
