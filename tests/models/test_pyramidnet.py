@@ -189,7 +189,8 @@ def test_paper_recipes_hold_the_published_numbers():
             300,
         )
         assert (recipe.weight_decay, recipe.weight_decay_mode) == (1e-4, "l2")
-        assert "150" in recipe.notes and "225" in recipe.notes  # the step the schedule cannot express is stated
+        # the reference's adjust_learning_rate: / 10 at epochs * 0.5 and epochs * 0.75
+        assert (recipe.schedule, recipe.decay_rate, recipe.milestones) == ("multistep", 0.1, (150.0, 225.0))
     assert (cifar10.learning_rate, cifar100.learning_rate) == (0.1, 0.5)
     assert (imagenet.learning_rate, imagenet.batch_size, imagenet.epochs) == (0.05, 128, 100)
     assert (imagenet.schedule, imagenet.decay_rate, imagenet.decay_epochs) == ("exponential", 0.1, 30.0)
