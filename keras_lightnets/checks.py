@@ -9,16 +9,21 @@ the caller meant). Each check returns the value, so it can be used inline.
 
 import math
 import numbers
+import os
+import tempfile
+from pathlib import Path
 
 __all__ = [
     "check_bool",
     "check_choice",
+    "check_image_size",
     "check_int",
     "check_number",
     "check_positive",
     "check_positive_int",
     "check_rate",
     "check_width",
+    "check_writable_folder",
 ]
 
 # The largest model a width multiplier may ask for: 2e9 parameters are 8 GB of float32 weights
@@ -107,3 +112,45 @@ def check_rate(value, arg):
     if not (math.isfinite(value) and 0.0 <= value < 1.0):
         raise ValueError(f"`{arg}` must be in [0, 1), got {value!r}")
     return float(value)
+
+
+def check_writable_folder(folder, arg, path):
+    """The nearest existing folder of ``folder`` (itself or an ancestor), checked to accept a new file.
+
+    ``os.access`` says yes to root everywhere, also under ``/proc`` or on a read-only mount, so the
+    check creates (and removes) an empty hidden file there: the write that would fail later, after
+    the work, naming our temporary file instead of ``arg``. ``path`` is what the user gave.
+    """
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ValueError(f"`{arg}` {str(path)!r} cannot be written: {str(existing)!r} is a file, not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".lightnets-write-check-", dir=existing)
+    except OSError as error:
+        raise ValueError(
+            f"`{arg}` {str(path)!r} cannot be written: the folder {str(existing)!r} does not accept new files "
+            f"({error.strerror or error}); choose a folder you can write to"
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
+    return existing
+
+
+def check_image_size(model, image_size, arg="image_size"):
+    """``image_size`` fits ``model``'s input: a model built with a fixed ``(H, W, C)`` input takes
+    ``H x W`` images only (Keras would fail inside its graph, after the pipeline is built); one
+    built with ``input_shape=(None, None, C)`` takes any size."""
+    shape = model.input_shape
+    if not (isinstance(shape, tuple) and len(shape) == 4):
+        return image_size  # several inputs, or not images: nothing to compare
+    height, width = shape[1], shape[2]
+    if (height is None or height == image_size) and (width is None or width == image_size):
+        return image_size
+    fixed = f"{height}x{width}"
+    raise ValueError(
+        f"`{arg}={image_size}` does not fit {model.name!r}, which takes {fixed} images (input shape {shape}): pass "
+        f"`{arg}={height if height is not None else width}` (or leave it out), or build the model for {image_size} px "
+        f"(input_shape=({image_size}, {image_size}, {shape[3]})), or with input_shape=(None, None, {shape[3]}) "
+        "for any size"
+    )

@@ -13,6 +13,10 @@ lightnets predict IMAGE --model NAME --weights imagenet|TAG|FILE
 Each command prints its own progress, results and errors only; --show-warnings (before or after
 the command name) also shows the warnings and log lines of TensorFlow, TFDS, absl, tf_keras and
 tfmot. --verbose (train, export) sets Keras' progress output only.
+
+Exit codes: 0 success, 1 a failed check or a diverged run, 2 bad input (one line on stderr: an
+unknown name, a missing or damaged file, a bad value), 130 Ctrl-C (train says where it stopped
+and how to resume).
 """
 
 import argparse
@@ -102,7 +106,9 @@ def build_parser():
     info = commands.add_parser("info", help="measured vs published params/MACs of registered models")
     info.add_argument("names", nargs="*", help="model names or shell patterns (default: all)")
     listing = commands.add_parser("list", help="registered model names")
-    listing.add_argument("pattern", nargs="?", default=None, help="shell-style pattern, e.g. 'rexnet*'")
+    listing.add_argument(
+        "pattern", nargs="?", default=None, help="shell-style pattern, case ignored, e.g. 'rexnet*' or 'ReXNet_1*'"
+    )
     _add_train_parser(commands)
     _add_evaluate_parser(commands)
     _add_export_parser(commands)
@@ -126,6 +132,7 @@ def _add_export_parser(commands):
         "--qat-epochs", type=int, default=None, help="int8 only (default 2); 0: post-training quantization"
     )
     export.add_argument("--output", default=None, help="the .tflite file (default: next to the model)")
+    export.add_argument("--overwrite", action="store_true", help="replace the output file(s) if they exist")
     export.add_argument("--dataset", default=None, help="labels, QAT and calibration data (default: the run's)")
     export.add_argument("--seed", type=int, default=None)
     export.add_argument("--report", action="store_true", help="compare with float32: accuracy, size, latency")
@@ -272,17 +279,26 @@ def _bundled_dataset():
 def _train(args, out):
     from keras_lightnets.registry import get_entry
     from keras_lightnets.training import NonFiniteLossError, fit
+    from keras_lightnets.training.callbacks import TrainingInterrupted
     from keras_lightnets.training.fit import summary
 
     try:
         name = get_entry(args.model).name  # fails fast, before TensorFlow starts
         result = fit(name, log=lambda *parts: print(*parts, file=out, flush=True), **train_kwargs(args))
+    except TrainingInterrupted as stop:  # Ctrl-C, caught at a batch end: where it stopped, how to resume
+        print(f"lightnets: {stop.describe('the same lightnets train command')}", file=sys.stderr)
+        return INTERRUPTED
+    except KeyboardInterrupt:  # before training started, or a second Ctrl-C
+        print(
+            "lightnets: interrupted; finished epochs stay saved in the output folder: run the same command again "
+            "to resume",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     except NonFiniteLossError as error:
-        print(f"lightnets: error: {error}", file=sys.stderr)
-        return 1
+        return _error(error, 1)
     except (ValueError, OSError) as error:  # OSError: pretrained weights unavailable
-        print(f"lightnets: error: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     print("\n".join(summary(result)), file=out)
     return 0
 
@@ -300,8 +316,7 @@ def _evaluate(args, out):
             data_dir=args.data_dir,
         )
     except ValueError as error:
-        print(f"lightnets: error: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     text = f"{args.model}: top-1 {100 * metrics['accuracy']:.2f}%"
     if "top5" in metrics:
         text += f", top-5 {100 * metrics['top5']:.2f}%"
@@ -317,19 +332,79 @@ def _expand(patterns):
         return list_models()
     names = []
     for pattern in patterns:
-        if any(char in pattern for char in "*?["):
-            matched = list_models(pattern)
-            if not matched:
-                raise ValueError(f"no registered model matches {pattern!r}")
-            names += matched
-        else:
-            names.append(get_entry(pattern).name)
+        matched = list_models(pattern)  # case ignored; a name without wildcards matches itself
+        if not matched and not any(char in pattern for char in "*?["):
+            get_entry(pattern)  # raises: unknown model, with the closest names
+        names += matched or _no_match(pattern)
     return names
 
 
+def _no_match(pattern):
+    """Raises the error of a pattern that matches no registered name, with the closest names."""
+    from keras_lightnets.registry import suggest
+
+    close = suggest(pattern)
+    hint = f"; closest names: {', '.join(close)}" if close else ""
+    raise ValueError(f"no registered model matches {pattern!r}{hint} (`lightnets list` shows them all)")
+
+
+def _list(args, out):
+    from keras_lightnets.registry import list_models
+
+    names = list_models(args.pattern)  # ValueError for '' or an unclosed '['
+    if not names:
+        _no_match(args.pattern)
+    print("\n".join(names), file=out)
+    return 0
+
+
+# Exit codes: bad input (as argparse's), and Ctrl-C (128 + SIGINT, what shells report).
+USAGE = 2
+INTERRUPTED = 130
+
+
+def _one_line(error):
+    """An error's message on one line (a multi-line one joined with "; "), for a one-line stderr report."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__
+
+
+def _error(error, code=USAGE):
+    print(f"lightnets: error: {_one_line(error)}", file=sys.stderr)
+    return code
+
+
 def _usage_error(message):
-    print(f"lightnets: error: {message}", file=sys.stderr)
-    return 2
+    return _error(message)
+
+
+def _export_files(args, quantization):
+    """The files ``lightnets export`` writes (with --report, also the float32 one), checked first:
+    the model must exist, and an existing output is replaced only with --overwrite (as train's)."""
+    from pathlib import Path
+
+    from keras_lightnets.checks import check_writable_folder
+    from keras_lightnets.deploy.android import default_output
+    from keras_lightnets.registry import list_models, suggest
+
+    if not os.path.exists(args.model) and args.model not in list_models():
+        close = suggest(args.model) if not args.model.endswith((".keras", "/", os.sep)) else []
+        hint = f"; registered names close to it: {', '.join(close)}" if close else ""
+        raise ValueError(
+            f"MODEL_OR_PATH {args.model!r} does not exist: it is neither a .keras file nor a run folder, nor a "
+            f"registered model name{hint}"
+        )
+    output = Path(args.output) if args.output else default_output(args.model, quantization)
+    check_writable_folder(output.parent, "--output", output)  # before any model is loaded or trained
+    outputs = [output]
+    if args.report and quantization is not None:
+        outputs.append(output.with_name(f"{output.stem}_float32.tflite"))
+    existing = [str(path) for path in outputs if path.exists()]
+    if existing and not args.overwrite:
+        raise ValueError(
+            f"output file {', '.join(existing)} already exists; use another --output, or --overwrite to replace it"
+        )
+    return output
 
 
 def _export(args, out):
@@ -343,9 +418,10 @@ def _export(args, out):
     qat_epochs = 2 if args.qat_epochs is None else args.qat_epochs
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
+        output = _export_files(args, quantization)
         lines = export_report(
             args.model,
-            output=args.output,
+            output=output,
             quantization=quantization,
             qat_epochs=qat_epochs if quantization == "int8" else 0,
             dataset=args.dataset,
@@ -357,8 +433,7 @@ def _export(args, out):
             reparameterize=args.reparameterize,
         )
     except (ValueError, TypeError, RuntimeError) as error:
-        print(f"lightnets: error: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     print("\n".join(lines), file=out)
     return 0
 
@@ -376,8 +451,7 @@ def _bench(args, out):
                     f"{result.size_bytes / 1e6:.2f} | {'yes' if result.delegated else 'no'} |"
                 )
     except (ValueError, TypeError, FileNotFoundError) as error:
-        print(f"lightnets: error: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     header = ["| file | threads | median ms | p90 ms | MB | XNNPACK |", "|---|---:|---:|---:|---:|---|"]
     print("\n".join(header + rows), file=out)
     return 0
@@ -400,13 +474,12 @@ def _predict(args, out):
             raise ValueError(f"IMAGE file does not exist: {args.image!r}")
         if os.path.isfile(args.weights):
             model = entry.build()
-            load_checkpoint(model, args.weights)
+            _load_weights_file(load_checkpoint, model, args.weights)
         else:
             model = entry.build(weights=args.weights)  # "imagenet" or a tag: the published checkpoint
         image = tf.io.decode_image(tf.io.read_file(args.image), channels=3, expand_animations=False)
     except (ValueError, OSError, tf.errors.InvalidArgumentError) as error:  # OSError: weights unavailable
-        print(f"lightnets: error: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     # The input pipeline's evaluation transform: shorter side to size / crop_pct, centre crop.
     prep = entry.preprocessing
     crop = eval_transform(
@@ -422,6 +495,24 @@ def _predict(args, out):
     return 0
 
 
+def _load_weights_file(load, model, path):
+    """``load(model, path)``; a reader failure that does not name the file (an unpickling or struct
+    error from inside) becomes a :class:`CheckpointError` that does."""
+    from keras_lightnets.weights.errors import CheckpointError
+
+    try:
+        load(model, path)
+    except CheckpointError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any reader failure on the user's file means "cannot load it"
+        if path in str(error):
+            raise
+        raise CheckpointError(path, f"cannot be loaded ({type(error).__name__}: {_one_line(error)})") from error
+
+
+COMMANDS = {"train": _train, "export": _export, "bench-tflite": _bench, "evaluate": _evaluate, "predict": _predict}
+
+
 def main(argv=None, out=None):
     out = out or sys.stdout
     if argv is None:  # the command itself; a call from Python keeps its process's warnings and stderr
@@ -430,26 +521,21 @@ def main(argv=None, out=None):
         # Before the parser, whose options import TensorFlow (the flag is parsed properly below).
         quiet_library_output(show="--show-warnings" in sys.argv[1:])
     args = build_parser().parse_args(argv)
-    if args.command == "train":
-        return _train(args, out)
-    if args.command == "export":
-        return _export(args, out)
-    if args.command == "bench-tflite":
-        return _bench(args, out)
-    if args.command == "evaluate":
-        return _evaluate(args, out)
-    if args.command == "predict":
-        return _predict(args, out)
     try:
-        if args.command == "list":
-            from keras_lightnets.registry import list_models
+        return _run(args, out)
+    except ValueError as error:  # user input (CheckpointError included) a command did not report itself
+        return _error(error)
+    except KeyboardInterrupt:
+        print("lightnets: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
-            print("\n".join(list_models(args.pattern)), file=out)
-            return 0
-        names = _expand(args.names)
-    except ValueError as error:
-        print(f"lightnets: error: {error}", file=sys.stderr)
-        return 2
+
+def _run(args, out):
+    if args.command in COMMANDS:
+        return COMMANDS[args.command](args, out)
+    if args.command == "list":
+        return _list(args, out)
+    names = _expand(args.names)
     if len(names) == 1:
         return _info_one(names[0], out)
     return _info_table(names, out)

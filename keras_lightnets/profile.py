@@ -4,6 +4,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import keras
+from keras.src.models.functional import Functional  # no public name; keras.Model(...) returns one
 
 from keras_lightnets.layers.custom_layers import find_custom_layer
 
@@ -81,10 +82,36 @@ def _inbound_layers(layer):
             yield tensor._keras_history.operation
 
 
+def _check_graph(model):
+    """Refuses a model without a layer graph to read, before any layer is asked for its output
+    (Keras's "has never been called" AttributeError): a subclassed model (its ``call`` is Python
+    code, not a graph) or a Sequential model that was never given an input shape."""
+    if isinstance(model, Functional):  # keras.Model(inputs, outputs), and a built Sequential's inner graph
+        return
+    if isinstance(model, keras.Sequential):
+        if getattr(model, "_functional", None) is not None:  # built: it keeps a Functional graph
+            return
+        raise ValueError(
+            f"profile() needs a built model, but the Sequential model {model.name!r} has no input shape yet: start it "
+            "with keras.Input(shape=(224, 224, 3)), or call model.build((None, 224, 224, 3)) first"
+        )
+    raise TypeError(
+        f"profile() reads the layer graph of a Functional model, but {model.name!r} is a subclassed model "
+        f"({type(model).__name__}), whose call() is code and not a graph: build it with the functional API "
+        "(keras.Model(inputs, outputs)), or use a registered model (keras_lightnets.create_model(name))"
+    )
+
+
 def profile(model):
-    """Returns the :class:`Profile` of a built Keras model (batch size excluded)."""
+    """Returns the :class:`Profile` of a built Keras model (batch size excluded).
+
+    The model must be Functional (``keras.Model(inputs, outputs)``, every model of this package)
+    or a Sequential model with an input shape; a subclassed model raises ``TypeError`` and an
+    unbuilt Sequential one ``ValueError``, before any counting.
+    """
     if not isinstance(model, keras.Model):
         raise TypeError(f"profile() takes a keras.Model, got {type(model).__name__}")
+    _check_graph(model)
     params = sum(math.prod(weight.shape) for weight in model.trainable_weights)
     macs = activations = 0
     depth_at = {}

@@ -35,6 +35,7 @@ __all__ = [
     "list_models",
     "list_weights",
     "representative_models",
+    "suggest",
 ]
 
 # A registered model is a family's :class:`Variant` (kept under its former name too).
@@ -71,13 +72,62 @@ def get_family(name):
 
 
 def list_models(pattern=None):
-    """Sorted registered names, optionally filtered by a shell-style ``pattern`` ("rexnet_*")."""
+    """Sorted registered names, optionally filtered by a shell-style ``pattern`` ("rexnet_*").
+
+    Matching ignores case (registered names are lowercase, so ``"REXNET*"`` finds ReXNets), and
+    a pattern without wildcards matches that one name. ``pattern=None`` lists every model; an
+    empty (or blank) pattern raises ``ValueError`` rather than silently matching nothing, and so
+    does a ``[`` without its ``]``: ``fnmatch`` would read it as a literal ``[``, which no
+    registered name contains. A valid pattern that matches nothing returns ``[]``
+    (:func:`suggest` then gives the closest names).
+    """
     names = sorted(_REGISTRY)
     if pattern is None:
         return names
     if not isinstance(pattern, str):
         raise TypeError(f"`pattern` must be a string such as 'rexnet_*', got {pattern!r}")
+    if not pattern.strip():
+        raise ValueError(
+            f"`pattern` must be a non-empty shell-style pattern such as 'rexnet_*', got {pattern!r}; "
+            "pass None (or nothing) to list every model"
+        )
+    if _unclosed_bracket(pattern):
+        raise ValueError(
+            f"`pattern` {pattern!r} has a '[' without its ']': close the set ('mobilenetv[12]*') or drop the '['"
+        )
+    pattern = pattern.lower()
     return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+
+
+def _unclosed_bracket(pattern):
+    """Whether ``pattern`` has a ``[`` that ``fnmatch`` would take literally (no closing ``]``),
+    following ``fnmatch.translate``'s rule: a ``]`` right after ``[`` or ``[!`` is a member."""
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] == "[":
+            j = i + 1
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                return True
+            i = j
+        i += 1
+    return False
+
+
+def suggest(name_or_pattern, n=5):
+    """The registered names closest to ``name_or_pattern`` (wildcards ignored, case ignored), best first."""
+    stem = "".join(char for char in str(name_or_pattern).lower() if char not in "*?[]!")
+    if not stem:
+        return []
+    close = difflib.get_close_matches(stem, _REGISTRY, n=n, cutoff=0.5)
+    # A prefix ("rexn*", "mobilenetv") is closer than difflib rates it against long names.
+    prefixed = [name for name in sorted(_REGISTRY) if name.startswith(stem) and name not in close]
+    return (close + prefixed)[:n]
 
 
 def get_entry(name):
@@ -85,7 +135,7 @@ def get_entry(name):
     if not isinstance(name, str):
         raise TypeError(f"model name must be a string, got {name!r}")
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.5)
+        close = suggest(name)
         hint = f" Closest: {', '.join(close)}." if close else ""
         raise ValueError(f"unknown model {name!r}.{hint} `keras_lightnets.list_models()` lists all.")
     return _REGISTRY[name]
@@ -98,10 +148,11 @@ def list_weights(name):
     return get_entry(name).weights
 
 
-def create_model(model_name, /, **overrides):
+def create_model(model_name, **overrides):
     """Builds the registered model ``model_name``; keyword ``overrides`` replace its arguments.
 
-    ``create_model("rexnet_100", classes=10, input_shape=(160, 160, 3))``; ``name=``
+    ``create_model("rexnet_100", classes=10, input_shape=(160, 160, 3))``, or
+    ``create_model(model_name="rexnet_100", ...)`` as in timm; ``name=``
     renames the Keras model (it defaults to the registered name). An override that changes
     the architecture names the model after what it is: ``create_model("rexnet_100",
     width=2.0)`` is ``rexnet_200``, ``create_model("rexnet_100", activation="relu")`` is

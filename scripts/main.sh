@@ -32,5 +32,5 @@ quiet() {
   fi
 }
 quiet lightnets train "$model" --output "$run" --overwrite --seed 0 --verbose 2 "$@"
-quiet lightnets export "$run" --quantization int8 --qat-epochs 2 --seed 0 --output "$run/${model}_int8.tflite" \
+quiet lightnets export "$run" --quantization int8 --qat-epochs 2 --seed 0 --output "$run/${model}_int8.tflite" --overwrite \
   --report --verbose 2 ${show_warnings[@]+"${show_warnings[@]}"}

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from keras_lightnets.checks import check_int
+from keras_lightnets.checks import check_int, check_writable_folder
 from keras_lightnets.deploy.tflite_file import TFLiteSummary, inspect_tflite
 from keras_lightnets.files import load_keras_model
 from keras_lightnets.models.describe import without_auxiliary_outputs
@@ -42,6 +42,7 @@ __all__ = [
     "IO_TYPES",
     "QUANTIZATIONS",
     "ExportResult",
+    "RepresentativeDataError",
     "TFLiteExportError",
     "export_tflite",
     "representative_dataset",
@@ -87,6 +88,7 @@ def _check_output_path(path):
         raise ValueError(f"`path` {str(path)!r}: its folder {str(parent)!r} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"`path` {str(path)!r}: its folder {str(parent)!r} is not writable")
+    check_writable_folder(parent, "path", path)  # what os.access cannot tell root (/proc, read-only mounts)
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"`path` {str(path)!r} exists and is not writable")
     return path
@@ -185,8 +187,34 @@ def _check_calibration_values(batch, model):
         )
 
 
+class RepresentativeDataError(ValueError):
+    """A bad batch of ``representative_data`` found while the converter draws it; raised as it is,
+    not wrapped in :class:`TFLiteExportError` (the converter's own "Cannot set tensor" names nothing)."""
+
+
+def _as_batch(element, index, input_shape):
+    """The float32 ``(B, H, W, C)`` batch of the ``index``-th element of representative data, checked
+    against the model's ``input_shape`` as it is drawn (a later batch of another size would otherwise
+    reach the converter, whose error does not say which argument or batch is wrong)."""
+    raw = np.asarray(_first_array(element))
+    if raw.dtype.kind not in "fiu":
+        raise TypeError(f"`representative_data` must hold numeric image arrays, got dtype {raw.dtype} (batch {index})")
+    batch = raw.astype(np.float32)
+    if batch.ndim == len(input_shape):  # a single image
+        batch = batch[None]
+    if batch.ndim != len(input_shape) + 1 or tuple(batch.shape[1:]) != tuple(input_shape):
+        raise RepresentativeDataError(
+            f"`representative_data` batch {index} has shape {tuple(raw.shape)}, but the model takes "
+            f"(batch, {', '.join(map(str, input_shape))}) images: every batch must have that shape"
+        )
+    if not np.isfinite(batch).all():
+        raise RepresentativeDataError(f"`representative_data` holds NaN or infinite values (batch {index})")
+    return batch
+
+
 def _representative_batches(representative_data, model, input_shape, samples):
-    """Checks the first batch's shape, then returns the ``representative_dataset`` generator the converter wants."""
+    """Checks the first batch, then returns the ``representative_dataset`` generator the converter wants,
+    which checks every later batch as it draws it."""
     if isinstance(representative_data, str):
         representative_data = representative_dataset(
             representative_data,
@@ -200,28 +228,15 @@ def _representative_batches(representative_data, model, input_shape, samples):
         )
     iterator = iter(representative_data)
     try:
-        raw = np.asarray(_first_array(next(iterator)))
+        first = _as_batch(next(iterator), 0, input_shape)
     except StopIteration:
         raise ValueError("`representative_data` is empty") from None
-    if raw.dtype.kind not in "fiu":
-        raise TypeError(f"`representative_data` must hold numeric image arrays, got dtype {raw.dtype}")
-    first = raw.astype(np.float32)
     _check_calibration_values(first, model)
-    if first.ndim == len(input_shape):  # a single image
-        first = first[None]
-    if first.ndim != len(input_shape) + 1 or tuple(first.shape[1:]) != tuple(input_shape):
-        raise ValueError(
-            f"`representative_data` batches have shape {first.shape} but the model takes (batch, "
-            f"{', '.join(map(str, input_shape))}) images"
-        )
 
     def samples_at_batch_1():
         count = 0
-        for batch in itertools.chain([first], iterator):
-            batch = np.asarray(_first_array(batch), dtype=np.float32)
-            if not np.isfinite(batch).all():
-                raise ValueError("`representative_data` holds NaN or infinite values")
-            batch = batch[None] if batch.ndim == len(input_shape) else batch
+        for index, element in enumerate(itertools.chain([first], iterator)):
+            batch = first if index == 0 else _as_batch(element, index, input_shape)
             for image in batch:
                 if count >= samples:
                     return
@@ -260,6 +275,8 @@ def _converter(model, input_shape, workdir):
 def _convert(converter):
     try:
         return converter.convert()
+    except RepresentativeDataError:
+        raise
     except Exception as error:  # the converter raises ConverterError or plain exceptions
         message = str(error)
         select_ops = re.findall(r"TF Select ops: ([^\n]+)", message)

@@ -18,6 +18,7 @@ A family constructor is its own argument checks plus one call::
     )
 """
 
+import contextlib
 import inspect
 import os
 import warnings
@@ -451,42 +452,52 @@ def build_model(
         model = keras.Model(inputs, _global_pool(x, pooling), name=model_name)
 
     if weights_path is not None:
-        _load_weights(model, full, weights_path, normalized)
+        # A published weights file comes from the verified cache (this package wrote it, and its
+        # digest was checked against the record made then); a user's file is sanitized first.
+        _load_weights(model, full, weights_path, normalized, trusted=published)
     if include_preprocessing:
         _set_input_normalization(model, preprocessing.mean, preprocessing.std, preprocessing.pixel_max)
     return model
 
 
-def _load_weights(model, full, path, normalized=None):
+def _load_weights(model, full, path, normalized=None, *, trusted=False):
     """Loads into the full classifier when the file is one (the cut model shares its layers),
     else into the model itself (a file saved from an ``include_top=False`` model).
 
-    With an in-graph normalization (``normalized``: its output), a file saved without one (a
-    published checkpoint, a model built without ``include_preprocessing``) loads into the network
-    after it; the normalization's values are set by the scaffold, not read from the file.
+    The file is read through :func:`~keras_lightnets.weights.keras_weights.sanitized_weights_file`
+    (parsed in a child process, sizes bounded by ``full``'s, re-written clean), so Keras only
+    reads a file this package wrote. With an in-graph normalization (``normalized``: its output),
+    a file saved without one (a published checkpoint, a model built without
+    ``include_preprocessing``) loads into the network after it; the normalization's values are
+    set by the scaffold, not read from the file.
     """
-    try:
-        _load_into(model, full, path)
-    except ValueError as error:
-        if normalized is None:
-            raise _weights_mismatch(model, path, error) from error
-        after = keras.Model(normalized, model.outputs)
-        with warnings.catch_warnings():
-            # Keras warns that the sub-model's bookkeeping containers (`_operations_by_depth`) are
-            # not in the file; they hold no weights, every layer's are loaded (tested).
-            warnings.filterwarnings("ignore", message="Skipping nested container")
-            try:
-                _load_into(after, after if model is full else keras.Model(normalized, full.outputs), path)
-            except ValueError as error:
-                raise _weights_mismatch(model, path, error) from error
+    from keras_lightnets.weights.keras_weights import keras_load_message, sanitized_weights_file
+
+    with contextlib.nullcontext(path) if trusted else sanitized_weights_file(path, full) as clean:
+        try:
+            _load_into(model, full, clean)
+        except ValueError as error:
+            if normalized is None:
+                raise _weights_mismatch(model, path, keras_load_message(error, clean, path)) from None
+            after = keras.Model(normalized, model.outputs)
+            with warnings.catch_warnings():
+                # Keras warns that the sub-model's bookkeeping containers (`_operations_by_depth`) are
+                # not in the file; they hold no weights, every layer's are loaded (tested).
+                warnings.filterwarnings("ignore", message="Skipping nested container")
+                try:
+                    _load_into(after, after if model is full else keras.Model(normalized, full.outputs), clean)
+                except ValueError as error:
+                    raise _weights_mismatch(model, path, keras_load_message(error, clean, path)) from None
 
 
-def _weights_mismatch(model, path, error):
+def _weights_mismatch(model, path, detail):
     """Keras's "A total of N objects could not be loaded" said the way a user can act on."""
-    detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    return ValueError(
-        f"`weights` {path!r} does not fit {model.name!r}: it was saved from another architecture, width or number "
-        f"of classes, or with(out) include_preprocessing. Keras says: {detail[:400]}"
+    from keras_lightnets.weights.errors import CheckpointError
+
+    return CheckpointError(
+        path,
+        f"does not fit {model.name!r}: it was saved from another architecture, width or number of classes, or "
+        f"with(out) include_preprocessing. Keras says: {detail[:400]}",
     )
 
 

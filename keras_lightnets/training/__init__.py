@@ -7,7 +7,7 @@
 Data flows one way: registry -> models -> training; model code never imports this package.
 """
 
-from keras_lightnets.training.callbacks import NonFiniteLossError
+from keras_lightnets.training.callbacks import NonFiniteLossError, TrainingInterrupted
 from keras_lightnets.training.evaluate import evaluate
 from keras_lightnets.training.fit import FitResult, fit
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
@@ -23,6 +23,7 @@ __all__ = [
     "Recipe",
     "RunDir",
     "RunMismatchError",
+    "TrainingInterrupted",
     "build_optimizer",
     "build_schedule",
     "evaluate",

@@ -12,6 +12,12 @@
 Because the guard raises *inside* ``Model.fit``, no later ``on_epoch_end`` runs: a diverged
 model never reaches the backup, best.keras or final.keras.
 
+Ctrl-C: while ``fit`` trains, :func:`stop_on_interrupt` replaces Python's SIGINT handler by one
+that only sets a flag, and :class:`InterruptGuard` raises :class:`TrainingInterrupted` at the
+next batch end, from Python code. The default handler raises ``KeyboardInterrupt`` wherever
+the main thread is, often inside a TensorFlow op, which then surfaces as a ``SystemError`` with
+a long traceback. A second Ctrl-C gets the default handler back: it stops at once.
+
 :class:`BackupCheckpoint` replaces ``keras.callbacks.BackupAndRestore``, which in Keras 3.15
 writes ``latest.weights.h5`` in place and its epoch counter as a second, separate write, so
 a kill during a save leaves a torn or inconsistent backup; and which restores inside
@@ -20,7 +26,10 @@ file per epoch, committed by an atomic rename of ``checkpoint.json``, and ``fit`
 before training starts (:meth:`RunDir.read_checkpoint`).
 """
 
+import contextlib
 import math
+import signal
+import threading
 import time
 
 import keras
@@ -36,13 +45,106 @@ __all__ = [
     "BestCheckpoint",
     "EpochSummaries",
     "HistoryWriter",
+    "InterruptGuard",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
+    "TrainingInterrupted",
+    "stop_on_interrupt",
 ]
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on Ctrl-C (SIGINT) at a batch end; what was committed to the backup stays.
+
+    A ``KeyboardInterrupt``, so code that stops on Ctrl-C keeps doing so. ``epoch``: the epoch
+    that was running (1-based); ``epochs``: the run's total; ``epochs_done``: epochs committed
+    to the backup, where a rerun resumes; ``output_dir``: the run's folder (set by ``fit``).
+    """
+
+    def __init__(self, epoch, epochs, epochs_done=0, output_dir=None):
+        super().__init__(epoch, epochs, epochs_done, output_dir)
+        self.epoch, self.epochs, self.epochs_done, self.output_dir = epoch, epochs, epochs_done, output_dir
+
+    def __str__(self):
+        return self.describe("the same fit() call")
+
+    def describe(self, rerun):
+        """Where training stopped and how to resume, in one line; ``rerun``: what to run again."""
+        where = f"training interrupted in epoch {self.epoch}/{self.epochs}"
+        if self.output_dir is None:
+            return where
+        if self.epochs_done:
+            saved = f"{self.epochs_done} finished epoch(s) are saved in {self.output_dir}"
+            then = f"to resume from epoch {self.epochs_done + 1}"
+        else:
+            saved = f"no epoch had finished, so {self.output_dir} holds nothing to resume from"
+            then = "to resume, which starts again from epoch 1"
+        return f"{where}; {saved}; run {rerun} again {then}"
+
+
+class _Interrupts:
+    """The SIGINT flag :func:`stop_on_interrupt` sets and :class:`InterruptGuard` reads."""
+
+    requested = False
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(notice=None):
+    """While inside: the first Ctrl-C sets a flag (:class:`InterruptGuard` stops at the next batch end)
+    and restores the previous handler, so a second Ctrl-C acts as usual. ``notice(message)`` is told.
+
+    Only the main thread can install signal handlers; elsewhere (a notebook's worker thread) this
+    does nothing and Ctrl-C behaves as it always does.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # a handler installed from C (an embedding program): Python's default stands in
+        previous = signal.default_int_handler
+
+    def handler(signum, frame):
+        _Interrupts.requested = True
+        signal.signal(signal.SIGINT, previous)
+        if notice is not None:
+            notice("stopping at the end of this batch (press Ctrl-C again to stop at once)")
+
+    _Interrupts.requested = False
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _Interrupts.requested = False
+
+
+class InterruptGuard(keras.callbacks.Callback):
+    """Raises :class:`TrainingInterrupted` at the first batch end (training or validation) after a
+    Ctrl-C caught by :func:`stop_on_interrupt`: from Python, between TensorFlow calls."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._check()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._check()
+
+    def _check(self):
+        if _Interrupts.requested:
+            _Interrupts.requested = False
+            raise TrainingInterrupted(self._epoch + 1, self.epochs)
 
 
 def _scalar(value):

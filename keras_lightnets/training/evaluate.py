@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from keras_lightnets.checks import check_image_size, check_positive_int
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
 from keras_lightnets.files import load_keras_model
 from keras_lightnets.models.describe import without_auxiliary_outputs
@@ -68,8 +69,11 @@ def evaluate(
     Defaults come from the run's run.json when there is one, else: the bundled dataset, its
     "validation" split if it has one else "test", the model's input size, the preset ``fit``
     would use for that size, and the normalization the model records about itself (or its
-    run folder recorded; ImageNet's otherwise).
+    run folder recorded; ImageNet's otherwise). ``image_size`` must be the model's input size
+    when it was built for one (``ValueError`` otherwise); any size fits a model built with
+    ``input_shape=(None, None, 3)``.
     """
+    check_positive_int("image_size", image_size)
     model, run_info, _ = load_for_evaluation(model_or_path)
     model = without_auxiliary_outputs(model)  # the main classifier (GoogLeNet's auxiliary ones train only)
     run_info = run_info or {}
@@ -82,6 +86,7 @@ def evaluate(
         or (same_data and run_info.get("image_size"))
         or inputs.default_image_size(dataset, model, preprocessing=preprocessing)
     )
+    check_image_size(model, image_size)  # before the pipeline: Keras would fail inside its traced graph
     preset = preset or (same_data and hyperparameters.get("preset")) or inputs.default_preset(image_size)
     split = (
         split

@@ -20,7 +20,14 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_lightnets.checks import check_bool, check_number, check_positive, check_positive_int
+from keras_lightnets.checks import (
+    check_bool,
+    check_image_size,
+    check_number,
+    check_positive,
+    check_positive_int,
+    check_writable_folder,
+)
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
 from keras_lightnets.models.describe import model_family, model_identity, without_auxiliary_outputs
 from keras_lightnets.registry import get_entry
@@ -30,7 +37,10 @@ from keras_lightnets.training.callbacks import (
     BestCheckpoint,
     EpochSummaries,
     HistoryWriter,
+    InterruptGuard,
     NonFiniteLossGuard,
+    TrainingInterrupted,
+    stop_on_interrupt,
 )
 from keras_lightnets.training.modeling import build_model, compile_with_recipe, float32_outputs
 from keras_lightnets.training.multiworker import patch_for_multi_worker
@@ -45,6 +55,7 @@ from keras_lightnets.transfer import (
     load_pretrained,
     parse_transfer,
 )
+from keras_lightnets.weights.errors import CheckpointError as WeightsFileError
 
 __all__ = ["FitResult", "default_output_dir", "fit", "summary"]
 
@@ -171,7 +182,8 @@ def fit(
         validation_split: evaluated after every epoch and at the end; "auto": "validation" when the
             dataset has that split (ImageNet), else "test"; ``None`` for none.
         overwrite: start afresh in an ``output_dir`` that holds another (or the same) run.
-        callbacks: extra Keras callbacks, run before this package's.
+        callbacks: extra Keras callbacks (a list or tuple of ``keras.callbacks.Callback``), run before
+            this package's.
         verbose: Keras's progress output (0 silent, 1 progress bar, 2 one line per epoch).
         log: where messages go (a ``print``-like callable); default stdout, nothing when ``verbose=0``.
 
@@ -179,6 +191,8 @@ def fit(
         ValueError: bad arguments; :class:`RunMismatchError` when ``output_dir`` holds
             another run; :class:`CheckpointError` when its backup cannot be read.
         NonFiniteLossError: the loss became NaN or infinite (the last good backup stays).
+        TrainingInterrupted: Ctrl-C (SIGINT) while training, raised at the next batch end; the same
+            call again resumes from the last finished epoch (a ``KeyboardInterrupt``).
     """
     if log is None:
         log = print if verbose else (lambda *args, **kwargs: None)
@@ -189,6 +203,7 @@ def fit(
     transfer_method = None if transfer is None else parse_transfer(transfer)  # bad values fail before any work
     check_positive(body_rate, "body_rate")
     check_bool(overwrite, "overwrite")
+    callbacks = _check_callbacks(callbacks)
     if label_smoothing is not None:
         check_number(label_smoothing, "label_smoothing", minimum=0, maximum=1, hint=" (0 turns it off)")
         if label_smoothing == 1:
@@ -220,6 +235,8 @@ def fit(
             )
     else:
         raise TypeError(f"`model_or_name` must be a registered model name or a keras.Model, got {model_or_name!r}")
+    if given_model is not None and image_size is not None:
+        check_image_size(given_model, image_size)  # a fixed-size model takes that size only
     if weights is not None and given_model is not None:
         raise ValueError("`weights` applies to a registered name; load weights into a given keras.Model yourself")
     if transfer is not None and given_model is None and weights is None:
@@ -256,6 +273,10 @@ def fit(
 
     # --- data ---------------------------------------------------------------------------
     info = dataset_info(dataset, data_dir)
+    if output_dir is None:  # the default folder is checked as a given one is, before any model is built
+        output_dir = default_output_dir(model_name, info.name)
+        _check_output_dir(output_dir)
+    output_dir = Path(output_dir)
     given_classes = None if given_model is None else without_auxiliary_outputs(given_model).output_shape[-1]
     if given_model is not None and given_classes != info.num_classes:
         raise ValueError(f"the model has {given_classes} outputs but {info.name} has {info.num_classes} classes")
@@ -315,7 +336,7 @@ def fit(
         # Frozen first: a block count the model does not have fails before any weights are loaded.
         plan = None if transfer_method is None else freeze(model, *transfer_method)
         if weights is not None:
-            copy_body_weights(load_pretrained(model_name, weights, input_shape=(image_size, image_size, 3)), model)
+            copy_body_weights(_load_pretrained(model_name, weights, image_size), model)
         model = float32_outputs(model)
         compile_with_recipe(
             model,
@@ -334,7 +355,6 @@ def fit(
     preprocessing = inputs.preprocessing_for(model) or preprocessing
 
     # --- output folder: check it holds this run (or nothing), then resume ------------------
-    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(model_name, info.name)
     chief_dir = RunDir(output_dir)
     if is_chief(strategy):
         run_dir = chief_dir
@@ -392,7 +412,8 @@ def fit(
         if validation_split:
             validation = inputs.eval_dataset(validation_split, batch_size=global_batch, **data_kwargs)
         monitor = "val_accuracy" if validation is not None else "accuracy"
-        all_callbacks = list(callbacks or []) + [
+        all_callbacks = callbacks + [
+            InterruptGuard(epochs),
             NonFiniteLossGuard(chief_dir, epochs),
             HistoryWriter(run_dir, initial_epoch, title=f"{model_name}, {info.name}, {image_size}px, {recipe.name}"),
             BestCheckpoint(run_dir, monitor, initial_epoch),
@@ -411,16 +432,22 @@ def fit(
         )
         started = time.perf_counter()
         if initial_epoch < epochs:
-            model.fit(
-                train,
-                epochs=epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=steps_per_epoch,
-                validation_data=validation,
-                shuffle=False,  # the pipeline shuffles; Keras would only warn that it cannot
-                callbacks=all_callbacks,
-                verbose=verbose,
-            )
+            try:
+                with stop_on_interrupt(log):
+                    model.fit(
+                        train,
+                        epochs=epochs,
+                        initial_epoch=initial_epoch,
+                        steps_per_epoch=steps_per_epoch,
+                        validation_data=validation,
+                        shuffle=False,  # the pipeline shuffles; Keras would only warn that it cannot
+                        callbacks=all_callbacks,
+                        verbose=verbose,
+                    )
+            except TrainingInterrupted as stop:
+                committed = chief_dir.read_checkpoint()
+                stop.epochs_done, stop.output_dir = (committed[0] if committed else 0), output_dir
+                raise
         else:
             log(f"the run in {output_dir} is already complete ({epochs} epochs)")
             model.optimizer.finalize_variable_values(model.trainable_variables)  # what fit does at its end (EMA)
@@ -506,3 +533,37 @@ def _check_output_dir(output_dir):
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"`output_dir` {str(path)!r} cannot be written: {str(existing)!r} is not writable")
+    check_writable_folder(path, "output_dir", path)  # root passes os.access everywhere, /proc included
+
+
+def _check_callbacks(callbacks):
+    """``callbacks`` as a list, checked before any work (Keras would fail on a string after the model is built)."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, list | tuple):
+        raise TypeError(
+            f"`callbacks` must be a list or tuple of keras.callbacks.Callback objects (or None), got {callbacks!r}"
+        )
+    for index, callback in enumerate(callbacks):
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise TypeError(
+                f"`callbacks[{index}]` must be a keras.callbacks.Callback (Keras 3, not tf.keras), got {callback!r}"
+            )
+    return list(callbacks)
+
+
+def _load_pretrained(model_name, weights, image_size):
+    """The pretrained model of ``weights``. A reader that fails on a damaged file without naming it
+    (an unpickling or struct error deep inside) is answered by a :class:`CheckpointError` that names
+    the file, which ``lightnets train --weights FILE`` prints as one line."""
+    try:
+        return load_pretrained(model_name, weights, input_shape=(image_size, image_size, 3))
+    except WeightsFileError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any reader failure on a user's file means "cannot load it"
+        path = os.fspath(weights)
+        if not os.path.isfile(path) or path in str(error):
+            raise  # a tag (download problems) or a message that already says which file
+        raise WeightsFileError(
+            path, f"cannot be loaded as weights for {model_name} ({type(error).__name__}: {error})"
+        ) from error

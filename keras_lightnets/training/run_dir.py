@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -50,24 +51,50 @@ class CheckpointError(ValueError):
     """The backup in the output folder exists but cannot be read."""
 
 
+# The temporary names :func:`_temporary` makes: ".NAME.tmp-PID" plus the suffix a writer needs, for
+# the kinds of file this package writes atomically (a user's ".notes.tmp-12" is none of them).
+_TEMPORARY_NAME = re.compile(
+    r"\.(?P<name>.+\.(?:tflite|keras|json|csv|png|h5))\.tmp-(?P<pid>[0-9]+)(?P<suffix>|\.keras|\.weights\.h5)"
+)
+
+
 def _temporary(path, suffix=""):
-    """This process's temporary name for ``path``; temporaries that a killed process (SIGKILL,
-    power loss) left for ``path`` are removed first, so they never pile up next to it."""
+    """This process's temporary name for ``path``. First, every temporary file of this package in
+    the folder whose process is gone (SIGKILL, power loss) is removed, whatever file it was for:
+    an export killed while writing ``a.tflite`` leaves ``.a.tflite.tmp-PID``, which only the next
+    write of ``a.tflite`` would meet otherwise. Files of live processes and the user's own files
+    (any other name) stay."""
     path = Path(path)
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        pid = stale.name[len(f".{path.name}.tmp-") :].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            stale.unlink(missing_ok=True)
+    _sweep_temporaries(path.parent)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
 
 
+def _sweep_temporaries(folder):
+    """Removes ``folder``'s temporary files (:data:`_TEMPORARY_NAME`) left by processes that are not running."""
+    try:
+        candidates = list(folder.glob(".*.tmp-*"))
+    except OSError:
+        return  # an unreadable folder: the write itself will say what is wrong
+    for stale in candidates:
+        match = _TEMPORARY_NAME.fullmatch(stale.name)
+        if match is None or not stale.is_file():
+            continue
+        pid = int(match["pid"])
+        if pid != os.getpid() and not _alive(pid):
+            stale.unlink(missing_ok=True)
+
+
 def _alive(pid):
+    if pid <= 0:
+        return True  # not a process id: os.kill(0, ...) would signal our own process group
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # another user's process
+    except (OverflowError, OSError):
+        return True  # an impossible pid: keep the file rather than guess
     return True
 
 

@@ -1,18 +1,23 @@
-"""Weight converters: checkpoint files (safetensors, PyTorch pickles read without torch), PyTorch
-state dicts (timm / torchvision / efficientnet_pytorch layouts, by name) and Keras models → our models."""
+"""Weight converters: checkpoint files (safetensors, PyTorch pickles read without torch, HDF5 read
+in a child process), PyTorch state dicts (timm / torchvision / efficientnet_pytorch layouts, by
+name) and Keras models → our models. Whatever is wrong with a file is a :class:`CheckpointError`."""
 
 from keras_lightnets.weights.checkpoint import checkpoint_layouts, detect_layout, load_checkpoint, read_checkpoint
+from keras_lightnets.weights.errors import CheckpointError, UnsafeCheckpointError
 from keras_lightnets.weights.keras_port import copy_keras_weights
-from keras_lightnets.weights.torch_pickle import UnsafeCheckpointError, read_torch_checkpoint
+from keras_lightnets.weights.keras_weights import load_keras_weights
+from keras_lightnets.weights.torch_pickle import read_torch_checkpoint
 from keras_lightnets.weights.torch_port import KeyMap, load_torch_weights, torch_state_dict
 
 __all__ = [
+    "CheckpointError",
     "KeyMap",
     "UnsafeCheckpointError",
     "checkpoint_layouts",
     "copy_keras_weights",
     "detect_layout",
     "load_checkpoint",
+    "load_keras_weights",
     "load_torch_weights",
     "read_checkpoint",
     "read_torch_checkpoint",

@@ -11,11 +11,13 @@ count; this package's in-graph normalization is set from the model card instead,
 skipped (and must be the only variables skipped).
 """
 
-import numpy as np
+import math
 
 from keras_lightnets.weights._layers import layer_weights, weighted_layers
+from keras_lightnets.weights.errors import CheckpointError
+from keras_lightnets.weights.hdf5_reader import inspect_hdf5, read_hdf5_datasets
 
-__all__ = ["is_keras_h5", "load_keras_h5", "read_keras_h5"]
+__all__ = ["is_keras_h5", "keras_h5_layers", "load_keras_h5"]
 
 # The last part of a Keras variable's name for each role our converters know.
 ROLE_NAMES = {
@@ -35,76 +37,99 @@ def _name(weight_name):
     return weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
 
 
-def is_keras_h5(path):
-    """Whether ``path`` is an HDF5 file in keras.applications' (Keras 2) weights layout."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as file:
-            return "layer_names" in file.attrs
-    except OSError:
-        return False
+def _layers_group(structure):
+    """The group holding ``layer_names``: the root, or ``/model_weights`` in a whole-model file."""
+    for group in ("/", "/model_weights"):
+        if "layer_names" in structure.attributes.get(group, {}):
+            return group
+    return None
 
 
-def read_keras_h5(path):
-    """``[(layer name, {variable name: array})]`` of a keras.applications weights file, in the
-    file's layer order, layers without variables left out."""
-    import h5py
+def is_keras_h5(structure):
+    """Whether an inspected HDF5 file (:func:`~keras_lightnets.weights.hdf5_reader.inspect_hdf5`)
+    is in keras.applications' (Keras 2) weights layout."""
+    return _layers_group(structure) is not None
 
+
+def keras_h5_layers(path, structure):
+    """``[(layer name, {variable name: HDF5Dataset})]`` of a keras.applications weights file, in
+    the file's layer order, layers without variables left out; nothing is read."""
+    group = _layers_group(structure)
+    if group is None:
+        raise CheckpointError(path, "not a Keras weights file: no 'layer_names' attribute at its root")
+    prefix = group.rstrip("/")
     layers = []
-    with h5py.File(path, "r") as file:
-        group = file["model_weights"] if "model_weights" in file else file  # a whole-model .h5 too
-        if "layer_names" not in group.attrs:
-            raise ValueError(f"{path!r} is not a Keras weights file: no 'layer_names' attribute at its root")
-        for raw in group.attrs["layer_names"]:
-            layer = raw.decode() if isinstance(raw, bytes) else str(raw)
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in group[layer].attrs["weight_names"]]
-            if names:
-                layers.append((layer, {_name(n): np.asarray(group[layer][n]) for n in names}))
+    for layer in structure.attributes[group]["layer_names"]:
+        names = structure.attributes.get(f"{prefix}/{layer}", {}).get("weight_names", [])
+        datasets = {}
+        for name in names:
+            dataset = structure.datasets.get(f"{prefix}/{layer}/{name}")
+            if dataset is None:
+                raise CheckpointError(path, "listed in 'weight_names' but not in the file", key=f"{layer}/{name}")
+            datasets[_name(name)] = dataset
+        if datasets:
+            layers.append((layer, datasets))
     return layers
 
 
-def _converted(value, shape, where):
-    if value.shape == shape:
-        return value
-    if value.size == int(np.prod(shape)):  # a 1x1 conv classifier into a Dense, or back
-        return value.reshape(shape)
-    raise ValueError(f"{where}: file shape {value.shape}, model expects {shape}")
+def _check_shape(path, dataset, shape, target):
+    """A dataset loads into a variable of ``shape`` as it is or reshaped (a 1x1 conv classifier
+    into a Dense, or back); anything else is refused before it is read."""
+    if dataset.shape != shape and dataset.size != math.prod(shape):
+        raise CheckpointError(path, f"declares shape {dataset.shape}, {target} expects {shape}", key=dataset.path)
 
 
-def load_keras_h5(model, path, *, bgr_input=False):
-    """Loads a keras.applications weights file into ``model`` layer by layer in graph order;
-    returns ``model``. ``ValueError`` naming the first pair of layers that do not match (nothing
-    is written then).
-
-    ``bgr_input``: the file's network takes BGR pixels (keras.applications' "caffe" mode, its
-    ResNet v1): the first convolution's input channels are reversed, so ``model`` takes RGB.
-    """
+def _plan(path, model, structure):
+    """``[(variable, dataset, flip_input_channels)]`` pairing the file's layers with the model's in
+    graph order, every declared shape checked; raises naming the first pair that does not match."""
     source = [
-        (layer, values)
-        for layer, values in read_keras_h5(path)
-        if not set(values) <= PREPROCESSING_NAMES  # keras.applications' input Normalization
+        (layer, datasets)
+        for layer, datasets in keras_h5_layers(path, structure)
+        if not set(datasets) <= PREPROCESSING_NAMES  # keras.applications' input Normalization
     ]
     targets = weighted_layers(model)
     if len(source) != len(targets):
-        raise ValueError(
-            f"{path!r} holds {len(source)} weighted layers, {model.name!r} has {len(targets)}: the file is for "
-            f"another architecture (its first layers: {[name for name, _ in source[:3]]})"
+        raise CheckpointError(
+            path,
+            f"holds {len(source)} weighted layers, {model.name!r} has {len(targets)}: the file is for another "
+            f"architecture (its first layers: {[name for name, _ in source[:3]]})",
         )
-    assignments = []
-    for (layer, values), target in zip(source, targets, strict=True):
+    plan = []
+    for (layer, datasets), target in zip(source, targets, strict=True):
         variables = layer_weights(target)
-        by_role = {ROLE_NAMES.get(name, name): value for name, value in values.items()}
+        by_role = {ROLE_NAMES.get(name, name): dataset for name, dataset in datasets.items()}
         if set(by_role) != set(variables):
-            raise ValueError(
-                f"file layer {layer!r} holds {sorted(values)}, model layer {target.name!r} expects {sorted(variables)}"
+            raise CheckpointError(
+                path,
+                f"file layer {layer!r} holds {sorted(datasets)}, model layer {target.name!r} expects "
+                f"{sorted(variables)}",
             )
         for role, variable in variables.items():
             shape = tuple(int(d) for d in variable.shape)
-            value = _converted(by_role[role], shape, f"{layer}/{role} → {target.name}")
-            if bgr_input and not assignments and role == "kernel":  # the first convolution
-                value = value[:, :, ::-1, :]
-            assignments.append((variable, value))
+            _check_shape(path, by_role[role], shape, f"{target.name}/{role}")
+            plan.append((variable, by_role[role], not plan and role == "kernel"))
+    return plan
+
+
+def load_keras_h5(model, path, *, bgr_input=False, structure=None):
+    """Loads a keras.applications weights file into ``model`` layer by layer in graph order;
+    returns ``model``. :class:`CheckpointError` naming the first pair of layers that do not match;
+    every shape is checked against the file's declarations before anything is read, and nothing
+    is written into the model before everything is read and converted.
+
+    ``bgr_input``: the file's network takes BGR pixels (keras.applications' "caffe" mode, its
+    ResNet v1): the first convolution's input channels are reversed, so ``model`` takes RGB.
+    ``structure``: the file's :func:`inspect_hdf5` result, when the caller has it already.
+    """
+    structure = structure or inspect_hdf5(path)
+    plan = _plan(path, model, structure)
+    arrays = read_hdf5_datasets(path, [dataset for _, dataset, _ in plan])
+    assignments = []
+    for variable, dataset, first_kernel in plan:
+        value = arrays[dataset.path].reshape(tuple(int(d) for d in variable.shape))
+        if bgr_input and first_kernel:
+            value = value[:, :, ::-1, :]
+        assignments.append((variable, value.astype(variable.dtype)))
     for variable, value in assignments:
-        variable.assign(value.astype(variable.dtype))
+        variable.assign(value)
     return model

@@ -1,6 +1,9 @@
 """``weights="imagenet"``: download from a local HTTP server laid out like the publisher's host
 (127.0.0.1, pointed at with LIGHTNETS_WEIGHTS_MIRROR), verify, convert without torch, cache; a
 second load is offline; a corrupt download and a missing network lose nothing and say what to do.
+Every cached file is checked against the record made when it was written: a damaged, replaced or
+unrecorded one is made again (offline, from the recorded checkpoint); processes resolving the same
+weights at once all succeed and the host serves the file once.
 
 The served checkpoint is a randomly initialized torchvision model's state dict, named the way
 torchvision names its files (``<name>-<first hex digits of its sha256>.pth``); the test swaps it
@@ -8,6 +11,11 @@ into the registry row in place of the real file, whose content cannot be fetched
 
 import dataclasses
 import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +26,9 @@ from torch_reference import import_reference
 import keras_lightnets as kl
 from keras_lightnets import registry
 from keras_lightnets.models.variant import WeightSource, torchvision_source
-from keras_lightnets.weights.download import MIRROR_ENV, WeightsUnavailableError, cache_dir
+from keras_lightnets.weights import cache
+from keras_lightnets.weights.download import MIRROR_ENV, WeightsUnavailableError, cache_dir, fetch_checkpoint
+from keras_lightnets.weights.errors import CheckpointError
 
 INPUT_SHAPE = (161, 190, 3)
 
@@ -67,7 +77,13 @@ def test_imagenet_weights_download_once_convert_once_and_equal_the_reference(hos
     assert np.abs(infer(model, x) - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
     assert server.downloads() == [f"/models/{source.filename}"]
     converted = f"squeezenet1_1.tv_in1k.{source.file_hash}.weights.h5"
-    assert sorted(p.name for p in cache_dir().iterdir()) == [source.filename, converted]
+    # Each file with its record (size, SHA-256, what it was made from); the locks are kept outside.
+    assert sorted(p.name for p in cache_dir().iterdir()) == [
+        source.filename, f"{source.filename}.json", converted, f"{converted}.json"
+    ]  # fmt: skip
+    assert sorted(p.name for p in (cache_dir().parent / ".locks").iterdir()) == [
+        f"{source.filename}.lock", "squeezenet1_1.tv_in1k.weights.h5.lock"
+    ]  # fmt: skip
 
     # The second load, by tag, with the host gone: from the converted cache, nothing fetched.
     server.close()
@@ -92,9 +108,9 @@ def test_a_corrupt_download_is_removed_and_nothing_is_converted(host, tmp_path, 
     _, _, content = _torchvision_squeezenet(tmp_path)
     source = _publish(monkeypatch, models, "squeezenet1_1", content)
     (models / source.filename).write_bytes(content[: len(content) // 2])  # truncated on the host
-    with pytest.raises(ValueError, match="failed its SHA-256 check.*was removed"):
+    with pytest.raises(CheckpointError, match="failed its SHA-256 check.*was removed"):
         kl.create_model("squeezenet1_1", weights="imagenet")
-    assert not cache_dir().exists() or not any(cache_dir().iterdir())
+    assert not cache_dir().exists() or not any(cache_dir().iterdir())  # no temporary file either
 
 
 def test_no_network_and_no_cache_names_the_url_and_where_to_put_the_file(tmp_path, monkeypatch):
@@ -209,3 +225,220 @@ def test_a_plain_http_source_needs_the_flag_and_the_publishers_digest():
         WeightSource("x", "http://example.com/a.pth", "timm", None, "MIT", insecure_http=True)
     with pytest.raises(ValueError, match="must be https"):
         WeightSource("x", "ftp://example.com/a.pth", "timm", None, "MIT", "0123abcd", insecure_http=True)
+
+
+def _tamper(path):
+    """Changes one bit of the file's last byte: same size, same name, any other check passes."""
+    content = bytearray(path.read_bytes())
+    content[-1] ^= 1
+    path.write_bytes(bytes(content))
+
+
+def test_a_damaged_replaced_or_unrecorded_conversion_is_made_again_from_the_recorded_checkpoint(
+    host, tmp_path, monkeypatch
+):
+    server, models = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    source = _publish(monkeypatch, models, "squeezenet1_1", content)
+    model = kl.create_model("squeezenet1_1", weights="imagenet", input_shape=INPUT_SHAPE)
+    x = np.random.default_rng(0).standard_normal((2, *INPUT_SHAPE)).astype("float32")
+    expected = infer(model, x)
+    converted = cache_dir() / f"squeezenet1_1.tv_in1k.{source.file_hash}.weights.h5"
+    other = tmp_path / "other.weights.h5"  # valid weights of the same architecture, other values
+    kl.create_model("squeezenet1_1", input_shape=INPUT_SHAPE).save_weights(other)
+    server.close()  # all of it offline: the checkpoint in the cache is checked against its record and reused
+    tampers = {
+        "random bytes": lambda: converted.write_bytes(np.random.default_rng(1).bytes(converted.stat().st_size)),
+        "one bit": lambda: _tamper(converted),
+        "another file of the same architecture": lambda: converted.write_bytes(other.read_bytes()),
+        "no record": lambda: cache.record_path(converted).unlink(),
+        "a record that is not JSON": lambda: cache.record_path(converted).write_text("{"),
+    }
+    for what, tamper in tampers.items():
+        tamper()
+        again = kl.create_model("squeezenet1_1", weights="imagenet", input_shape=INPUT_SHAPE)
+        np.testing.assert_array_equal(infer(again, x), expected, err_msg=what)
+        assert cache.verify(converted) is not None, what
+    assert len(server.requests) == 1  # the first download only
+
+
+def test_offline_with_a_damaged_conversion_and_no_checkpoint_says_which_file_to_put_where(host, tmp_path, monkeypatch):
+    server, models = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    source = _publish(monkeypatch, models, "squeezenet1_1", content)
+    kl.create_model("squeezenet1_1", weights="imagenet")
+    server.close()
+    converted = cache_dir() / f"squeezenet1_1.tv_in1k.{source.file_hash}.weights.h5"
+    converted.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))  # what gave a bare h5py OSError before
+    (cache_dir() / source.filename).unlink()
+    with pytest.raises(WeightsUnavailableError) as raised:
+        kl.create_model("squeezenet1_1", weights="imagenet")
+    message = str(raised.value)
+    assert f"{converted} did not match its record in the weights cache (damaged or replaced) and was removed" in message
+    assert f"Without network, download it elsewhere and put it at {cache_dir() / source.filename}" in message
+    assert sorted(p.name for p in cache_dir().iterdir()) == []  # nothing damaged or stale left
+
+
+def test_a_changed_checkpoint_is_caught_by_its_full_sha256_and_fetched_again(host, tmp_path, monkeypatch):
+    # torchvision's file name states 8 hex digits of the file's SHA-256; the whole of it is recorded
+    # at download and checked at every later use, so any change to the file is caught (one that
+    # kept the 8 digits would pass the publisher's check; it cannot be made here, but any change is
+    # a different full digest).
+    server, models = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    source = _publish(monkeypatch, models, "squeezenet1_1", content)
+    path, digest = fetch_checkpoint(source)
+    record = json.loads(cache.record_path(path).read_text())
+    assert len(source.file_hash) == 8 and record["sha256"] == hashlib.sha256(content).hexdigest() == digest
+    assert record["size"] == len(content) and record["url"] == f"{server.url}/models/{source.filename}"
+    assert fetch_checkpoint(source) == (path, digest) and len(server.downloads()) == 1  # verified, reused
+
+    _tamper(path)
+    assert fetch_checkpoint(source) == (path, digest)
+    assert len(server.downloads()) == 2 and path.read_bytes() == content  # fetched again
+
+    # Through weights=: a changed checkpoint behind a missing conversion is fetched again too.
+    kl.create_model("squeezenet1_1", weights="imagenet")
+    for converted in cache_dir().glob("*.weights.h5"):
+        converted.unlink()
+    _tamper(path)
+    kl.create_model("squeezenet1_1", weights="imagenet")
+    assert len(server.downloads()) == 3 and path.read_bytes() == content
+
+
+def test_a_checkpoint_put_in_the_cache_by_hand_is_checked_and_used_offline(host, tmp_path, monkeypatch):
+    # What the "without network" advice says to do: the file is checked against the table's digest.
+    server, models = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    source = _publish(monkeypatch, models, "squeezenet1_1", content)
+    server.close()
+    path = cache_dir() / source.filename
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content[:-1] + b"?")  # the wrong file: not used, and removed
+    with pytest.raises(WeightsUnavailableError, match=f"put it at {path}"):
+        kl.create_model("squeezenet1_1", weights="imagenet")
+    assert not path.exists()
+    path.write_bytes(content)
+    kl.create_model("squeezenet1_1", weights="imagenet")
+    assert json.loads(cache.record_path(path).read_text())["placed_by_hand"] is True
+    assert not server.requests
+
+
+def test_a_failed_conversion_leaves_no_partial_file(host, tmp_path, monkeypatch):
+    import keras
+
+    _, models = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    source = _publish(monkeypatch, models, "squeezenet1_1", content)
+
+    def full_disk(self, path, **kwargs):
+        Path(path).write_bytes(b"\x89HDF half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save_weights", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        kl.create_model("squeezenet1_1", weights="imagenet")
+    # The verified download stays (with its record) for the next try; no temporary file does.
+    assert sorted(p.name for p in cache_dir().iterdir()) == [source.filename, f"{source.filename}.json"]
+
+
+_RESOLVE = """
+import dataclasses, hashlib, json, os, sys, time
+from pathlib import Path
+import numpy as np
+import keras_lightnets as kl
+from keras_lightnets import registry
+from keras_lightnets.models.variant import torchvision_source
+from keras_lightnets.weights.download import pretrained_weights_file
+
+filename, folder = sys.argv[1], Path(sys.argv[2])
+source = torchvision_source(filename, 58.178)
+entry = dataclasses.replace(registry.get_entry("squeezenet1_1"), weights=(source,))
+registry._REGISTRY["squeezenet1_1"] = entry
+(folder / f"ready-{os.getpid()}").touch()
+while not (folder / "go").exists():  # all processes start resolving at the same moment
+    time.sleep(0.005)
+model = kl.create_model("squeezenet1_1", weights="imagenet", input_shape=(64, 64, 3))
+values = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.weights)).hexdigest()
+print(json.dumps({"file": str(pretrained_weights_file(entry, source)), "values": values}))
+"""
+
+
+def test_processes_resolving_the_same_weights_at_once_all_succeed_and_the_host_serves_it_once(
+    host, tmp_path, monkeypatch
+):
+    server, models = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    source = _publish(monkeypatch, models, "squeezenet1_1", content)
+    answer = server._answer
+
+    def slow_answer(handler, *, body):  # a slow host: without the lock, the downloads overlap
+        time.sleep(1.0)
+        answer(handler, body=body)
+
+    monkeypatch.setattr(server, "_answer", slow_answer)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RESOLVE, source.filename, str(barrier)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[2],
+        )
+        for _ in range(3)
+    ]
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(barrier.glob("ready-*"))) < len(processes):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in processes), "a process did not start"
+            time.sleep(0.05)
+        (barrier / "go").touch()
+        results = [p.communicate(timeout=300) for p in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for process, (_, err) in zip(processes, results, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    answers = [json.loads(out.splitlines()[-1]) for out, _ in results]
+    converted = cache_dir() / f"squeezenet1_1.tv_in1k.{source.file_hash}.weights.h5"
+    assert answers == [{"file": str(converted), "values": answers[0]["values"]}] * 3
+    assert server.downloads() == [f"/models/{source.filename}"]  # one download; the others waited for it
+    # Nothing half-written or temporary: the files, their records and the (kept, empty) lock files.
+    ours = cache_dir().parent  # $KERAS_HOME/keras_lightnets
+    assert sorted(str(p.relative_to(ours)) for p in ours.rglob("*")) == [
+        ".locks",
+        f".locks/{source.filename}.lock",
+        ".locks/squeezenet1_1.tv_in1k.weights.h5.lock",
+        "checkpoints",
+        f"checkpoints/{source.filename}",
+        f"checkpoints/{source.filename}.json",
+        f"checkpoints/{converted.name}",
+        f"checkpoints/{converted.name}.json",
+    ]
+    assert cache.verify(converted) is not None and cache.verify(cache_dir() / source.filename) is not None
+
+
+def test_a_damaged_conversion_of_a_file_whose_digest_the_hub_states_is_made_again_offline(host, tmp_path, monkeypatch):
+    # No digest in the table: the Hub states the SHA-256 on its redirect; the conversion is named
+    # after it and found without asking the Hub, and checked against its record all the same.
+    server, _ = host
+    _, _, content = _torchvision_squeezenet(tmp_path)
+    url = "https://huggingface.co/timm/squeezenet_test/resolve/main/model.pth"
+    source = WeightSource("hub_in1k", url, "torchvision", 58.178, "BSD-3-Clause")
+    assert source.file_hash is None
+    server.publish(url, content)
+    entry = registry.get_entry("squeezenet1_1")
+    monkeypatch.setitem(registry._REGISTRY, "squeezenet1_1", dataclasses.replace(entry, weights=(source,)))
+    model = kl.create_model("squeezenet1_1", weights="imagenet", input_shape=INPUT_SHAPE)
+    x = np.random.default_rng(0).standard_normal((2, *INPUT_SHAPE)).astype("float32")
+    converted = cache_dir() / f"squeezenet1_1.hub_in1k.{hashlib.sha256(content).hexdigest()[:8]}.weights.h5"
+    assert cache.verify(converted)["checkpoint_digest"] == hashlib.sha256(content).hexdigest()
+    assert [method for method, _ in server.requests] == ["HEAD", "GET", "GET"]
+    server.close()
+    _tamper(converted)
+    again = kl.create_model("squeezenet1_1", weights="imagenet", input_shape=INPUT_SHAPE)
+    np.testing.assert_array_equal(infer(again, x), infer(model, x))
+    assert cache.verify(converted) is not None and len(server.requests) == 3
