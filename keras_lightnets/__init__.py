@@ -51,8 +51,7 @@ __all__ = [
 ]
 
 # The constructors, from every family module.
-for _name in models.__all__:
-    if _name != "family_modules":
-        globals()[_name] = getattr(models, _name)
-        __all__.append(_name)
-del _name
+for _family in models.families():
+    globals()[_family.constructor.__name__] = _family.constructor
+    __all__.append(_family.constructor.__name__)
+del _family

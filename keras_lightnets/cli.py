@@ -26,6 +26,24 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from keras_lightnets.checks import check_writable_folder
+from keras_lightnets.data import BUNDLED_DATASET
+from keras_lightnets.data.augment import eval_transform
+from keras_lightnets.deploy import benchmark_tflite
+from keras_lightnets.deploy.android import default_output
+from keras_lightnets.deploy.report import export_report
+from keras_lightnets.imagenet import decode_predictions, preprocess_input
+from keras_lightnets.profile import profile
+from keras_lightnets.quiet import quiet_library_output
+from keras_lightnets.registry import get_entry, list_models, suggest
+from keras_lightnets.training import NonFiniteLossError, evaluate, fit
+from keras_lightnets.training.callbacks import TrainingInterrupted
+from keras_lightnets.training.fit import summary
+from keras_lightnets.training.recipes import OPTIMIZERS
+from keras_lightnets.training.strategy import STRATEGIES
+from keras_lightnets.weights import load_checkpoint
+from keras_lightnets.weights.errors import CheckpointError
+
 
 def _fmt_top1(top1):
     return "—" if top1 is None else f"{top1:.2f}"
@@ -34,9 +52,6 @@ def _fmt_top1(top1):
 def _info_table(names, out):
     import keras
     from tqdm import tqdm
-
-    from keras_lightnets.profile import profile
-    from keras_lightnets.registry import get_entry
 
     header = (
         f"{'model':30s} {'params':>12s} {'published':>12s} {'':2s} {'MACs (M)':>9s} {'published':>9s} "
@@ -66,8 +81,6 @@ def _info_table(names, out):
 
 
 def _info_one(name, out):
-    from keras_lightnets.profile import profile
-    from keras_lightnets.registry import get_entry
 
     entry = get_entry(name)
     model = entry.build(input_shape=tuple(entry.reference.input_size))
@@ -155,8 +168,6 @@ def _add_bench_parser(commands):
 
 
 def _add_train_parser(commands):
-    from keras_lightnets.training.recipes import OPTIMIZERS
-    from keras_lightnets.training.strategy import STRATEGIES
 
     train = commands.add_parser(
         "train",
@@ -271,16 +282,11 @@ def train_kwargs(args):
 
 
 def _bundled_dataset():
-    from keras_lightnets.data import BUNDLED_DATASET
 
     return BUNDLED_DATASET
 
 
 def _train(args, out):
-    from keras_lightnets.registry import get_entry
-    from keras_lightnets.training import NonFiniteLossError, fit
-    from keras_lightnets.training.callbacks import TrainingInterrupted
-    from keras_lightnets.training.fit import summary
 
     try:
         name = get_entry(args.model).name  # fails fast, before TensorFlow starts
@@ -304,7 +310,6 @@ def _train(args, out):
 
 
 def _evaluate(args, out):
-    from keras_lightnets.training import evaluate
 
     try:
         metrics = evaluate(
@@ -326,7 +331,6 @@ def _evaluate(args, out):
 
 
 def _expand(patterns):
-    from keras_lightnets.registry import get_entry, list_models
 
     if not patterns:
         return list_models()
@@ -341,7 +345,6 @@ def _expand(patterns):
 
 def _no_match(pattern):
     """Raises the error of a pattern that matches no registered name, with the closest names."""
-    from keras_lightnets.registry import suggest
 
     close = suggest(pattern)
     hint = f"; closest names: {', '.join(close)}" if close else ""
@@ -349,7 +352,6 @@ def _no_match(pattern):
 
 
 def _list(args, out):
-    from keras_lightnets.registry import list_models
 
     names = list_models(args.pattern)  # ValueError for '' or an unclosed '['
     if not names:
@@ -383,10 +385,6 @@ def _export_files(args, quantization):
     the model must exist, and an existing output is replaced only with --overwrite (as train's)."""
     from pathlib import Path
 
-    from keras_lightnets.checks import check_writable_folder
-    from keras_lightnets.deploy.android import default_output
-    from keras_lightnets.registry import list_models, suggest
-
     if not os.path.exists(args.model) and args.model not in list_models():
         close = suggest(args.model) if not args.model.endswith((".keras", "/", os.sep)) else []
         hint = f"; registered names close to it: {', '.join(close)}" if close else ""
@@ -408,7 +406,6 @@ def _export_files(args, quantization):
 
 
 def _export(args, out):
-    from keras_lightnets.deploy.report import export_report
 
     quantization = None if args.quantization == "float32" else args.quantization
     if args.qat_epochs is not None and quantization != "int8":
@@ -439,7 +436,6 @@ def _export(args, out):
 
 
 def _bench(args, out):
-    from keras_lightnets.deploy import benchmark_tflite
 
     rows = []
     try:
@@ -460,11 +456,6 @@ def _bench(args, out):
 def _predict(args, out):
     import numpy as np
     import tensorflow as tf
-
-    from keras_lightnets.data.augment import eval_transform
-    from keras_lightnets.imagenet import decode_predictions, preprocess_input
-    from keras_lightnets.registry import get_entry
-    from keras_lightnets.weights import load_checkpoint
 
     try:
         entry = get_entry(args.model)  # fails fast, before the model is built
@@ -498,7 +489,6 @@ def _predict(args, out):
 def _load_weights_file(load, model, path):
     """``load(model, path)``; a reader failure that does not name the file (an unpickling or struct
     error from inside) becomes a :class:`CheckpointError` that does."""
-    from keras_lightnets.weights.errors import CheckpointError
 
     try:
         load(model, path)
@@ -516,8 +506,6 @@ COMMANDS = {"train": _train, "export": _export, "bench-tflite": _bench, "evaluat
 def main(argv=None, out=None):
     out = out or sys.stdout
     if argv is None:  # the command itself; a call from Python keeps its process's warnings and stderr
-        from keras_lightnets.quiet import quiet_library_output
-
         # Before the parser, whose options import TensorFlow (the flag is parsed properly below).
         quiet_library_output(show="--show-warnings" in sys.argv[1:])
     args = build_parser().parse_args(argv)

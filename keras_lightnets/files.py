@@ -6,7 +6,10 @@ struct traceback (or Keras's "File not found" for a file that exists but is not 
 import os
 import zipfile
 
-__all__ = ["check_keras_file", "check_weights_h5", "load_keras_model"]
+__all__ = ["KERAS_WEIGHTS_SUFFIXES", "check_keras_file", "check_weights_h5", "load_keras_model"]
+
+# The files Keras loads weights from: ``model.save_weights()``'s and ``model.save()``'s.
+KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".keras")
 
 
 def check_weights_h5(path, arg="weights"):

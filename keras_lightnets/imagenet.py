@@ -11,7 +11,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from keras_lightnets.models.describe import model_preprocessing
+from keras_lightnets.preprocessing import resolve_preprocessing
 
 __all__ = ["decode_predictions", "imagenet_classes", "preprocess_input"]
 
@@ -47,17 +47,20 @@ def decode_predictions(preds, top=5):
 
 def preprocess_input(images, model):
     """``images`` (RGB pixels in [0, 255], any shape ending in channels) as ``model`` takes them:
-    ``(pixel / 255 - mean) / std`` with what the model records about itself, unchanged scaling for
-    a model that normalizes inside (``pixel / 255``, or raw pixels for EfficientNet built with
-    ``include_preprocessing=True``). Resizing is the caller's (or the input pipeline's) job."""
-    preprocessing = model_preprocessing(model)
+    ``(pixel / 255 - mean) / std`` with the :class:`~keras_lightnets.layers.preprocessing.Preprocessing`
+    the model records (:func:`~keras_lightnets.preprocessing.resolve_preprocessing`: a built model,
+    a registered name or a Preprocessing), unchanged scaling for a model that normalizes inside
+    (``pixel / 255``, or raw pixels for EfficientNet built with ``include_preprocessing=True``):
+    :meth:`Preprocessing.fed`. Resizing is the caller's (or the input pipeline's) job."""
+    preprocessing = resolve_preprocessing(model)
     if preprocessing is None:
         raise ValueError(
             f"`model` {getattr(model, 'name', model)!r} records no preprocessing (it has no keras_lightnets "
             "model card): normalize its inputs yourself"
         )
+    mean, std = preprocessing.fed()
     images = np.asarray(images, dtype=np.float32)
     channels = images.shape[-1]
-    mean = np.resize(np.asarray(preprocessing.mean, np.float32), channels)
-    std = np.resize(np.asarray(preprocessing.std, np.float32), channels)
+    mean = np.resize(np.asarray(mean, np.float32), channels)
+    std = np.resize(np.asarray(std, np.float32), channels)
     return (images / 255.0 - mean) / std

@@ -9,7 +9,7 @@ indexes them, so ``lightnets info``, the README table and the tests read the sam
 import difflib
 import fnmatch
 
-from keras_lightnets.models import family_modules
+from keras_lightnets.models import families as family_tables
 from keras_lightnets.models.variant import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -43,15 +43,17 @@ ModelEntry = Variant
 
 
 def _index():
+    # The families' own Variant objects, indexed by name: the one store of variants.
     families, variants = {}, {}
-    for module in family_modules():
-        family = module.FAMILY
+    for family in family_tables():
         if family.name in families:
-            raise RuntimeError(f"family {family.name!r} is defined twice ({module.__name__})")
+            raise RuntimeError(f"family {family.name!r} is defined twice")
         families[family.name] = family
         for variant in family.variants:
             if variant.name in variants:
-                raise RuntimeError(f"model {variant.name!r} is registered twice ({module.__name__})")
+                raise RuntimeError(
+                    f"model {variant.name!r} is registered twice ({family.name}, {variants[variant.name].family})"
+                )
             variants[variant.name] = variant
     return families, variants
 
@@ -157,6 +159,11 @@ def create_model(model_name, **overrides):
     the architecture names the model after what it is: ``create_model("rexnet_100",
     width=2.0)`` is ``rexnet_200``, ``create_model("rexnet_100", activation="relu")`` is
     ``rexnet_100_custom``; its :class:`~keras_lightnets.layers.ModelCard` records the arguments.
+
+    An argument the variant's constructor does not take raises
+    :class:`~keras_lightnets.models.arguments.UnknownArgumentError` naming the families that take
+    it, the constructor's own check (:func:`~keras_lightnets.models.arguments.family_constructor`),
+    so ``create_model("resnet50", aux_logits=True)`` and ``kl.ResNet(aux_logits=True)`` say the same.
     """
     return get_entry(model_name).build(**overrides)
 

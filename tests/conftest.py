@@ -31,6 +31,7 @@ _REPORTED_DIFFS = []
 # for the end runs alone on one worker while the other has nothing to do.
 LONG_RUNNING = (
     "tests/test_tutorials.py",
+    "tests/test_end_to_end_lite0.py",
     "tests/deploy/test_qat_every_family.py",
     "tests/training/test_resume.py",
     "tests/training/test_distributed.py",

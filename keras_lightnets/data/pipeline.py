@@ -30,17 +30,15 @@ import socket
 from dataclasses import dataclass
 from numbers import Real
 
-import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_lightnets.checks import check_choice, check_int, check_number
 from keras_lightnets.data import augment
 from keras_lightnets.data.bundled import LightnetsDigits
-from keras_lightnets.models.describe import model_preprocessing
+from keras_lightnets.layers.preprocessing import IMAGENET_PREPROCESSING, INTERPOLATIONS, Preprocessing
 from keras_lightnets.models.scaffold import MIN_INPUT_SIZE
-from keras_lightnets.models.variant import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
-from keras_lightnets.registry import get_entry
+from keras_lightnets.preprocessing import resolve_preprocessing
 
 __all__ = [
     "BUNDLED_DATASET",
@@ -57,8 +55,6 @@ __all__ = [
 
 BUNDLED_DATASET = LightnetsDigits.name  # "lightnets_digits"
 DATA_DIR_ENV = "LIGHTNETS_DATA_DIR"
-DEFAULT_CROP_PCT = 0.875
-DEFAULT_INTERPOLATION = "bilinear"
 # rgb_to_grayscale's weights: a luma image's mean is the luma-weighted mean of the RGB means,
 # so RGB statistics (ImageNet's, a model's) become one-channel statistics the same way.
 _LUMA_WEIGHTS = (0.2989, 0.5870, 0.1140)
@@ -119,35 +115,32 @@ def _rgb_to_gray_stats(values):
 
 
 def _model_preprocessing(model):
-    if model is None or isinstance(model, Preprocessing):
-        return model
-    if isinstance(model, str):
-        try:
-            return get_entry(model).preprocessing
-        except ValueError as error:
-            raise ValueError(f"`model`: {error}") from None
-    if isinstance(model, keras.Model):
-        return model_preprocessing(model)
-    raise TypeError(
-        f"`model` must be a registered model name such as 'rexnet_100', a keras.Model or a Preprocessing, got {model!r}"
-    )
+    """``model``'s :class:`Preprocessing` (:func:`~keras_lightnets.preprocessing.resolve_preprocessing`),
+    with the errors naming ``model``."""
+    # A Keras 3 model, its tf_keras twin or a QAT model: anything with layers may carry a model card.
+    if model is not None and not isinstance(model, str | Preprocessing) and not hasattr(model, "layers"):
+        raise TypeError(
+            "`model` must be a registered model name such as 'rexnet_100', a keras.Model or a Preprocessing, "
+            f"got {model!r}"
+        )
+    try:
+        return resolve_preprocessing(model)
+    except ValueError as error:
+        raise ValueError(f"`model`: {error}") from None
 
 
-def resolve_normalization(model=None, mean=None, std=None, crop_pct=None, channels=3):
+def resolve_normalization(model=None, mean=None, std=None, crop_pct=None, channels=3, interpolation=None):
     """``(mean, std, crop_pct, interpolation)``: explicit arguments, else ``model``'s, else ImageNet's.
 
     ``model`` is a registered name (its variant's preprocessing), a :class:`Preprocessing`, or
-    a built ``keras.Model`` (what it records about itself: a renamed model keeps its
-    normalization, and one that normalizes inside takes ``pixel / 255``).
+    a built ``keras.Model`` (its model card: a renamed model keeps its normalization). Mean and
+    std are what the pipeline applies, :meth:`Preprocessing.fed`: a model that normalizes
+    inside takes ``pixel / 255`` (or raw pixels), the others its normalization.
     With ``channels=1``, RGB statistics from a model or the defaults are reduced to luma
     (``0.2989 R + 0.5870 G + 0.1140 B``); explicit ``mean``/``std`` must already have one value.
     """
-    preprocessing = _model_preprocessing(model)
-    if preprocessing is not None:
-        defaults = (preprocessing.mean, preprocessing.std, preprocessing.crop_pct, preprocessing.interpolation)
-    else:
-        defaults = (IMAGENET_MEAN, IMAGENET_STD, DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION)
-    default_mean, default_std, default_crop_pct, interpolation = defaults
+    preprocessing = _model_preprocessing(model) or IMAGENET_PREPROCESSING
+    default_mean, default_std = preprocessing.fed()
     if channels == 1 and len(default_mean) == 3:
         default_mean, default_std = _rgb_to_gray_stats(default_mean), _rgb_to_gray_stats(default_std)
     mean = _channel_stats("mean", default_mean if mean is None else mean, channels)
@@ -157,8 +150,10 @@ def resolve_normalization(model=None, mean=None, std=None, crop_pct=None, channe
             raise ValueError(f"`{name}` values must be finite numbers, got {values}")
     if any(s <= 0 for s in std):
         raise ValueError(f"`std` values must be > 0, got {std}")
-    crop_pct = default_crop_pct if crop_pct is None else crop_pct
+    crop_pct = preprocessing.crop_pct if crop_pct is None else crop_pct
     check_number(crop_pct, "crop_pct", minimum=0, maximum=1, exclusive_minimum=True)
+    interpolation = preprocessing.interpolation if interpolation is None else interpolation
+    check_choice(interpolation, "interpolation", INTERPOLATIONS)
     return mean, std, float(crop_pct), interpolation
 
 
@@ -307,6 +302,166 @@ def _seeds(seed):
     return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
 
 
+@dataclass(frozen=True)
+class _ImagePreparation:
+    """What every image of one pipeline goes through: the preset's resizing, then normalization."""
+
+    image_size: int
+    preset: str
+    channels: int
+    mean: tuple
+    std: tuple
+    crop_pct: float
+    interpolation: str
+
+    def evaluation(self, image, label):
+        image = augment.eval_transform(
+            image,
+            preset=self.preset,
+            image_size=self.image_size,
+            crop_pct=self.crop_pct,
+            interpolation=self.interpolation,
+        )
+        return augment.normalize(image, self.mean, self.std), label
+
+
+def _check_arguments(
+    split, training, image_size, batch_size, shuffle_buffer, channels, preset, mixup_alpha, cutmix_alpha, seed
+):
+    """``training`` resolved (``None``: ``split`` starts with "train"), after every check that needs no data."""
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"`split` must be a split name such as 'train' or 'test[:10%]', got {split!r}")
+    if training is None:
+        training = split.startswith("train")
+    if not isinstance(training, bool):
+        raise TypeError(f"`training` must be True, False or None, got {training!r}")
+    check_int(image_size, "image_size", MIN_INPUT_SIZE, " (the smallest input the models accept)")
+    check_int(batch_size, "batch_size", 1)
+    check_int(shuffle_buffer, "shuffle_buffer", 1)
+    check_choice(channels, "channels", (1, 3))
+    if preset not in augment.PRESETS:
+        raise ValueError(f"`preset` must be one of {augment.PRESETS}, got {preset!r}")
+    _check_alpha("mixup_alpha", mixup_alpha)
+    _check_alpha("cutmix_alpha", cutmix_alpha, maximum=1)
+    if seed is not None:
+        check_int(seed, "seed", 0)
+    return training
+
+
+def _per_replica(batch_size, input_context, seed):
+    """``(per-replica batch size, seed of this input pipeline)``."""
+    if input_context is None:
+        return batch_size, seed
+    if not isinstance(input_context, tf.distribute.InputContext):
+        raise TypeError(f"`input_context` must be a tf.distribute.InputContext or None, got {input_context!r}")
+    replicas = input_context.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"`batch_size` {batch_size} (global) is not divisible by the {replicas} replicas in sync")
+    if seed is not None:  # each pipeline its own streams, still reproducible
+        seed += input_context.input_pipeline_id
+    return input_context.get_per_replica_batch_size(batch_size), seed
+
+
+def _check_batches(builder, split, batch_size, per_replica_batch_size, input_context, drop_remainder):
+    selected = _check_split(builder, split)
+    if not drop_remainder or selected is None:
+        return
+    pipelines = 1 if input_context is None else input_context.num_input_pipelines
+    if selected // pipelines < per_replica_batch_size:
+        raise ValueError(
+            f"`batch_size` {batch_size} is larger than the {selected} examples of {split!r}"
+            + (f" ({selected // pipelines} per input pipeline)" if pipelines > 1 else "")
+            + ": dropping the incomplete batch would leave no batch at all; use a smaller batch_size "
+            "or drop_remainder=False"
+        )
+
+
+def _shard(split, input_context, drop_remainder):
+    """The part of ``split`` this input pipeline reads."""
+    if input_context is None or input_context.num_input_pipelines == 1:
+        return split
+    # Example-level shards (works with single-file datasets, unlike TFDS's file-level
+    # input_context sharding); equal sizes when dropping remainders, so that every
+    # worker runs the same number of steps.
+    return tfds.even_splits(split, n=input_context.num_input_pipelines, drop_remainder=drop_remainder)[
+        input_context.input_pipeline_id
+    ]
+
+
+def _decoded(builder, read_split, image_key, label_key, training, seed):
+    """The split's examples with the image still encoded (decoded by our own parallel map)."""
+    return builder.as_dataset(
+        split=read_split,
+        # Ordered datasets (disable_shuffling, e.g. lightnets_digits) refuse shuffled files;
+        # the shuffle buffer below mixes them anyway.
+        shuffle_files=training and not builder.info.disable_shuffling,
+        decoders=tfds.decode.PartialDecoding(
+            {image_key: True, label_key: True}, decoders={image_key: tfds.decode.SkipDecoding()}
+        ),
+        read_config=tfds.ReadConfig(
+            shuffle_seed=seed,
+            try_autocache=False,  # `cache` decides, after decoding
+            skip_prefetch=True,  # one prefetch, at the end
+        ),
+    )
+
+
+def _decoder(image_feature, image_key, label_key, num_classes, channels, fused_crop):
+    """The map from an example to ``(image, one-hot label)``; a fused crop's image stays encoded."""
+
+    def decode(example):
+        label = tf.one_hot(example[label_key], num_classes, dtype=tf.float32)
+        if fused_crop:
+            return example[image_key], label  # decoded inside the augmentation map
+        return _decode_image(image_feature, example[image_key], channels), label
+
+    return decode
+
+
+def _train_map(images, image_feature, fused_crop, randaug):
+    """The per-example training map: augmentation (seeded per element), RandAugment, normalization."""
+
+    def train_map(example, element_seed):
+        image, label = example
+        if fused_crop:
+            crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, num=2))
+            image = augment.decode_and_random_resized_crop(
+                image,
+                crop_seed,
+                images.image_size,
+                image_channels=image_feature.shape[-1],
+                interpolation=images.interpolation,
+            )
+            image = augment.to_channels(image, images.channels)
+            image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+        else:
+            image = augment.train_transform(
+                image,
+                element_seed,
+                preset=images.preset,
+                image_size=images.image_size,
+                interpolation=images.interpolation,
+            )
+        if randaug is not None:
+            image = tf.clip_by_value(tf.cast(randaug(image, training=True), tf.float32), 0.0, 255.0)
+        return augment.normalize(image, images.mean, images.std), label
+
+    return train_map
+
+
+def _mixed(ds, mixer, seed):
+    """Training batches after MixUp / CutMix, when either is on."""
+    if not mixer.active:
+        return ds
+    batch_seeds = _seeds(None if seed is None else seed + 1)
+    # The Keras layers draw from a stateful seed generator: calls in sequence keep a seeded
+    # run reproducible (mixing a batch is cheap next to augmenting it).
+    return tf.data.Dataset.zip((ds, batch_seeds)).map(
+        lambda batch, batch_seed: mixer(*batch, batch_seed),
+        num_parallel_calls=None if seed is not None else tf.data.AUTOTUNE,
+    )
+
+
 def make_dataset(
     dataset=BUNDLED_DATASET,
     split="train",
@@ -329,6 +484,7 @@ def make_dataset(
     drop_remainder=None,
     input_context=None,
     seed=None,
+    interpolation=None,
 ):
     """Batches ``(images, labels)`` of ``split`` of the TFDS ``dataset``, ready for ``model.fit``/``evaluate``.
 
@@ -346,12 +502,15 @@ def make_dataset(
         training: augment and shuffle; ``None`` means ``split.startswith("train")``.
         preset: "imagenet" (random resized crop + flip / resize + centre crop) or "cifar"
             (pad 4 + random crop + flip / resize); see :mod:`keras_lightnets.data.augment`.
-        model: a registered model name, a built ``keras.Model`` (what it records about
-            itself) or a :class:`Preprocessing`, giving mean, std, crop_pct and the resize
-            interpolation; ``mean``, ``std``, ``crop_pct`` override it.
-            Without it: ImageNet mean/std, crop_pct 0.875, bilinear.
+        model: a registered model name, a built model (its model card) or a
+            :class:`Preprocessing`, resolved by
+            :func:`~keras_lightnets.preprocessing.resolve_preprocessing`: it gives mean and std
+            (:meth:`Preprocessing.fed`: ``pixel / 255`` for a model that normalizes inside),
+            crop_pct and the resize interpolation; ``mean``, ``std``, ``crop_pct``,
+            ``interpolation`` override it. Without it: ImageNet mean/std, crop_pct 0.875, bilinear.
         mean, std: per-channel statistics of [0, 1] pixels (a number or ``channels`` numbers).
         crop_pct: evaluation centre-crop ratio of the "imagenet" preset, in (0, 1].
+        interpolation: the resize method (``tf.image.resize``'s: "bilinear", "bicubic", "nearest", ...).
         channels: 3 (grayscale images repeated) or 1 (RGB images converted to luma).
         data_dir: TFDS data directory; default ``$LIGHTNETS_DATA_DIR`` or TFDS's.
         shuffle_buffer: training shuffle buffer, in examples.
@@ -372,58 +531,17 @@ def make_dataset(
         ValueError: naming the argument at fault, before any data is read.
     """
     # Everything that needs no TFDS first, so a typo fails in milliseconds.
-    if not isinstance(split, str) or not split:
-        raise ValueError(f"`split` must be a split name such as 'train' or 'test[:10%]', got {split!r}")
-    if training is None:
-        training = split.startswith("train")
-    if not isinstance(training, bool):
-        raise TypeError(f"`training` must be True, False or None, got {training!r}")
-    check_int(image_size, "image_size", MIN_INPUT_SIZE, " (the smallest input the models accept)")
-    check_int(batch_size, "batch_size", 1)
-    check_int(shuffle_buffer, "shuffle_buffer", 1)
-    check_choice(channels, "channels", (1, 3))
-    if preset not in augment.PRESETS:
-        raise ValueError(f"`preset` must be one of {augment.PRESETS}, got {preset!r}")
-    _check_alpha("mixup_alpha", mixup_alpha)
-    _check_alpha("cutmix_alpha", cutmix_alpha, maximum=1)
-    if seed is not None:
-        check_int(seed, "seed", 0)
-    if drop_remainder is None:
-        drop_remainder = training
-    mean, std, crop_pct, interpolation = resolve_normalization(model, mean, std, crop_pct, channels)
-    per_replica_batch_size = batch_size
-    if input_context is not None:
-        if not isinstance(input_context, tf.distribute.InputContext):
-            raise TypeError(f"`input_context` must be a tf.distribute.InputContext or None, got {input_context!r}")
-        replicas = input_context.num_replicas_in_sync
-        if batch_size % replicas:
-            raise ValueError(f"`batch_size` {batch_size} (global) is not divisible by the {replicas} replicas in sync")
-        per_replica_batch_size = input_context.get_per_replica_batch_size(batch_size)
-        if seed is not None:  # each pipeline its own streams, still reproducible
-            seed += input_context.input_pipeline_id
+    training = _check_arguments(
+        split, training, image_size, batch_size, shuffle_buffer, channels, preset, mixup_alpha, cutmix_alpha, seed
+    )
+    drop_remainder = training if drop_remainder is None else drop_remainder
+    mean, std, crop_pct, interpolation = resolve_normalization(model, mean, std, crop_pct, channels, interpolation)
+    images = _ImagePreparation(image_size, preset, channels, mean, std, crop_pct, interpolation)
+    per_replica_batch_size, seed = _per_replica(batch_size, input_context, seed)
 
     builder, image_key, label_key = _open(dataset, data_dir)
-    selected = _check_split(builder, split)
-    if drop_remainder and selected is not None:
-        pipelines = 1 if input_context is None else input_context.num_input_pipelines
-        if selected // pipelines < per_replica_batch_size:
-            raise ValueError(
-                f"`batch_size` {batch_size} is larger than the {selected} examples of {split!r}"
-                + (f" ({selected // pipelines} per input pipeline)" if pipelines > 1 else "")
-                + ": dropping the incomplete batch would leave no batch at all; use a smaller batch_size "
-                "or drop_remainder=False"
-            )
-    read_split = split
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        # Example-level shards (works with single-file datasets, unlike TFDS's file-level
-        # input_context sharding); equal sizes when dropping remainders, so that every
-        # worker runs the same number of steps.
-        read_split = tfds.even_splits(split, n=input_context.num_input_pipelines, drop_remainder=drop_remainder)[
-            input_context.input_pipeline_id
-        ]
-
+    _check_batches(builder, split, batch_size, per_replica_batch_size, input_context, drop_remainder)
     image_feature = builder.info.features[image_key]
-    num_classes = builder.info.features[label_key].num_classes
     # ImageNet speed path: decode only the random crop of each JPEG. Not with cache (which
     # must hold whole decoded images) nor for images of unknown depth.
     fused_crop = (
@@ -433,87 +551,29 @@ def make_dataset(
         and image_feature.encoding_format == "jpeg"
         and image_feature.shape[-1] is not None
     )
-
-    ds = builder.as_dataset(
-        split=read_split,
-        # Ordered datasets (disable_shuffling, e.g. lightnets_digits) refuse shuffled files;
-        # the shuffle buffer below mixes them anyway.
-        shuffle_files=training and not builder.info.disable_shuffling,
-        decoders=tfds.decode.PartialDecoding(
-            {image_key: True, label_key: True}, decoders={image_key: tfds.decode.SkipDecoding()}
-        ),
-        read_config=tfds.ReadConfig(
-            shuffle_seed=seed,
-            try_autocache=False,  # `cache` decides, after decoding
-            skip_prefetch=True,  # one prefetch, at the end
-        ),
-    )
-
-    def decode(example):
-        label = tf.one_hot(example[label_key], num_classes, dtype=tf.float32)
-        if fused_crop:
-            return example[image_key], label  # decoded inside the augmentation map
-        return _decode_image(image_feature, example[image_key], channels), label
-
+    ds = _decoded(builder, _shard(split, input_context, drop_remainder), image_key, label_key, training, seed)
+    num_classes = builder.info.features[label_key].num_classes
+    decode = _decoder(image_feature, image_key, label_key, num_classes, channels, fused_crop)
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
-
     if training:
-        randaug = augment.make_randaugment(seed) if randaugment else None
-
-        def train_map(example, element_seed):
-            image, label = example
-            if fused_crop:
-                crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, num=2))
-                image = augment.decode_and_random_resized_crop(
-                    image,
-                    crop_seed,
-                    image_size,
-                    image_channels=image_feature.shape[-1],
-                    interpolation=interpolation,
-                )
-                image = augment.to_channels(image, channels)
-                image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
-            else:
-                image = augment.train_transform(
-                    image, element_seed, preset=preset, image_size=image_size, interpolation=interpolation
-                )
-            if randaug is not None:
-                image = tf.clip_by_value(tf.cast(randaug(image, training=True), tf.float32), 0.0, 255.0)
-            return augment.normalize(image, mean, std), label
-
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = tf.data.Dataset.zip((ds, _seeds(seed)))
+        train_map = _train_map(
+            images, image_feature, fused_crop, augment.make_randaugment(seed) if randaugment else None
+        )
         ds = ds.map(train_map, num_parallel_calls=tf.data.AUTOTUNE)
     else:
-
-        def eval_map(image, label):
-            image = augment.eval_transform(
-                image, preset=preset, image_size=image_size, crop_pct=crop_pct, interpolation=interpolation
-            )
-            return augment.normalize(image, mean, std), label
-
-        ds = ds.map(eval_map, num_parallel_calls=tf.data.AUTOTUNE)
-
+        ds = ds.map(images.evaluation, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(per_replica_batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
-
-    mixer = augment.BatchMixer(mixup_alpha, cutmix_alpha, seed) if training else None
-    if mixer is not None and mixer.active:
-        batch_seeds = _seeds(None if seed is None else seed + 1)
-        # The Keras layers draw from a stateful seed generator: calls in sequence keep a seeded
-        # run reproducible (mixing a batch is cheap next to augmenting it).
-        ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
-            lambda batch, batch_seed: mixer(*batch, batch_seed),
-            num_parallel_calls=None if seed is not None else tf.data.AUTOTUNE,
-        )
-
+    if training:
+        ds = _mixed(ds, augment.BatchMixer(mixup_alpha, cutmix_alpha, seed), seed)
     options = tf.data.Options()
     # Evaluation order is part of the contract; a seeded training run is reproducible;
     # an unseeded one may let parallel maps hand out elements as they finish.
     options.deterministic = (not training) or seed is not None
-    ds = ds.with_options(options)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def distributed_dataset(strategy, **make_dataset_kwargs):

@@ -15,7 +15,7 @@ Steps, each one a public function of :mod:`keras_lightnets.deploy`:
    (:func:`export_tflite`, :class:`ImageClassifierMetadata`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -23,16 +23,18 @@ import keras
 from keras_lightnets.checks import check_int
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info
 from keras_lightnets.deploy.export import ExportResult, _check_output_path, export_tflite
-from keras_lightnets.deploy.metadata import ImageClassifierMetadata
-from keras_lightnets.deploy.preprocessing import UNIT_RANGE_METADATA, with_input_normalization
-from keras_lightnets.models.describe import has_input_normalization, input_pixel_max, model_family
-from keras_lightnets.models.variant import IMAGENET_MEAN, IMAGENET_STD
+from keras_lightnets.deploy.metadata import ImageClassifierMetadata, pixel_normalization
+from keras_lightnets.deploy.preprocessing import with_input_normalization
+from keras_lightnets.deploy.qat import quantize_aware
+from keras_lightnets.deploy.qat_fit import fit_quantize_aware
+from keras_lightnets.layers.preprocessing import IMAGENET_PREPROCESSING
+from keras_lightnets.models.describe import model_family
+from keras_lightnets.preprocessing import resolve_preprocessing
 from keras_lightnets.registry import get_entry, list_models
 from keras_lightnets.reparameterize import fusable_blocks
 from keras_lightnets.reparameterize import reparameterize as fuse_blocks
 from keras_lightnets.training.evaluate import load_for_evaluation
 from keras_lightnets.training.fit import _package_version
-from keras_lightnets.training.inputs import preprocessing_for
 from keras_lightnets.training.modeling import outputs_probabilities
 
 __all__ = ["AndroidExport", "classifier_metadata", "export_for_android", "imagenet_labels", "load_deployable"]
@@ -40,11 +42,13 @@ __all__ = ["AndroidExport", "classifier_metadata", "export_for_android", "imagen
 
 @dataclass
 class AndroidExport:
-    """What :func:`export_for_android` made: the file, the float model it came from, the QAT run (if any)."""
+    """What :func:`export_for_android` made: the file, the float model it came from, the QAT run (if
+    any) and the run's ``run.json`` (empty for a bare model): what evaluating the export needs."""
 
     export: ExportResult
     float_model: keras.Model
     qat: object = None
+    run_info: dict = field(default_factory=dict)
 
     @property
     def path(self):
@@ -52,13 +56,26 @@ class AndroidExport:
 
 
 def classifier_metadata(model, labels, *, version=None, description=None):
-    """The :class:`ImageClassifierMetadata` of a model made by :func:`with_input_normalization`."""
+    """The :class:`ImageClassifierMetadata` of a model made by :func:`with_input_normalization`:
+    the normalization an app applies is what the model's card says it takes
+    (:func:`~keras_lightnets.deploy.metadata.pixel_normalization`)."""
     name = model.name
     family = model_family(model) or "custom"
+    preprocessing = resolve_preprocessing(model)
+    if preprocessing is None:
+        raise ValueError(
+            f"`model` {name!r} records no preprocessing (no keras_lightnets model card and no input "
+            "normalization layer): wrap it with with_input_normalization(model, mean, std) first"
+        )
+    mean, std = pixel_normalization(preprocessing)
     # The app feeds (pixel - mean) / std: pixel / 255 for most models, the raw pixel for one
     # that takes 0-255 itself (EfficientNet built with include_preprocessing=True).
-    pixel_max = input_pixel_max(model) or 1.0
-    pixels = "RGB pixels / 255" if pixel_max == 1.0 else f"RGB pixels in [0, {pixel_max:g}]"
+    if not preprocessing.in_graph:
+        pixels = "RGB pixels normalized (pixel - mean) / std"
+    elif preprocessing.pixel_max == 1.0:
+        pixels = "RGB pixels / 255"
+    else:
+        pixels = f"RGB pixels in [0, {preprocessing.pixel_max:g}]"
     return ImageClassifierMetadata(
         name=name,
         version=version or f"keras_lightnets {_package_version()}",
@@ -68,8 +85,8 @@ def classifier_metadata(model, labels, *, version=None, description=None):
             f"{name} image classifier ({family}) "
             f"exported by keras_lightnets; input: {pixels}, output: class probabilities"
         ),
-        mean=UNIT_RANGE_METADATA["mean"],
-        std=(UNIT_RANGE_METADATA["std"][0] / pixel_max,),
+        mean=mean,
+        std=std,
     )
 
 
@@ -94,14 +111,15 @@ def load_deployable(model_or_path):
         run_info = {"model": entry.name, "untrained": True}
     else:
         model, run_info, _ = load_for_evaluation(model_or_path)
-    if has_input_normalization(model):  # built with include_preprocessing=True: it normalizes itself
+    preprocessing = resolve_preprocessing(model, run_info=run_info)
+    if preprocessing is not None and preprocessing.in_graph:  # include_preprocessing=True: it normalizes itself
         if outputs_probabilities(model):
             return model, run_info or {}
         probabilities = keras.layers.Softmax(name="probabilities")(model.output)
         return keras.Model(model.inputs, probabilities, name=model.name), run_info or {}
-    preprocessing = preprocessing_for(model, run_info)
-    mean, std = (preprocessing.mean, preprocessing.std) if preprocessing else (IMAGENET_MEAN, IMAGENET_STD)
-    return with_input_normalization(model, mean, std), run_info or {}
+    # A foreign model without a card or run folder: ImageNet's statistics, the package's default.
+    preprocessing = preprocessing or IMAGENET_PREPROCESSING
+    return with_input_normalization(model, preprocessing.mean, preprocessing.std), run_info or {}
 
 
 def export_for_android(
@@ -160,9 +178,6 @@ def export_for_android(
 
     qat_result = None
     if quantization == "int8" and qat_epochs:
-        from keras_lightnets.deploy.qat import quantize_aware
-        from keras_lightnets.deploy.qat_fit import fit_quantize_aware
-
         qat_model = quantize_aware(float_model)
         qat_result = fit_quantize_aware(qat_model, dataset=dataset, epochs=qat_epochs, seed=seed, verbose=verbose)
         result = export_tflite(qat_model, output, quantization="int8", metadata=metadata)
@@ -175,7 +190,7 @@ def export_for_android(
             representative_samples=representative_samples,
             metadata=metadata,
         )
-    return AndroidExport(export=result, float_model=float_model, qat=qat_result)
+    return AndroidExport(export=result, float_model=float_model, qat=qat_result, run_info=run_info)
 
 
 def default_output(model_or_path, quantization):

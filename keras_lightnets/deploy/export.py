@@ -32,10 +32,16 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from keras_lightnets.checks import check_int, check_writable_folder
-from keras_lightnets.deploy.tflite_file import TFLiteSummary, inspect_tflite
+from keras_lightnets.data import make_dataset
+from keras_lightnets.deploy.metadata import ImageClassifierMetadata, embed_metadata
+from keras_lightnets.deploy.qat import is_quantize_aware, is_tf_keras_model
+from keras_lightnets.deploy.tflite_file import TFLiteSummary, inspect_tflite, with_preprocessing_record
 from keras_lightnets.files import load_keras_model
+from keras_lightnets.layers.custom_layers import float_only_layers, float_only_message
+from keras_lightnets.layers.preprocessing import Preprocessing
 from keras_lightnets.models.describe import without_auxiliary_outputs
-from keras_lightnets.models.variant import Preprocessing
+from keras_lightnets.preprocessing import resolve_preprocessing
+from keras_lightnets.training.inputs import default_preset
 from keras_lightnets.training.run_dir import atomic_write_bytes
 
 __all__ = [
@@ -114,8 +120,6 @@ def _image_input_shape(model):
 
 
 def _is_model(model):
-    from keras_lightnets.deploy.qat import is_tf_keras_model
-
     return isinstance(model, keras.Model) or is_tf_keras_model(model)
 
 
@@ -127,15 +131,11 @@ def representative_dataset(dataset="lightnets_digits", *, model=None, image_size
 
     The images go through the same pipeline the model is trained and evaluated with
     (:func:`keras_lightnets.data.make_dataset`, no augmentation), prepared as ``model`` needs:
-    a registered name, a :class:`~keras_lightnets.models.variant.Preprocessing`, or a Keras 3,
-    tf_keras or QAT model (what it records about itself: its model card, or ``pixel / 255``
-    when it normalizes inside, see :func:`~keras_lightnets.deploy.with_input_normalization`).
+    a registered name, a :class:`~keras_lightnets.layers.preprocessing.Preprocessing`, or a Keras 3,
+    tf_keras or QAT model (its model card, through
+    :func:`~keras_lightnets.preprocessing.resolve_preprocessing`: ``pixel / 255`` for a model
+    that normalizes inside, see :func:`~keras_lightnets.deploy.with_input_normalization`).
     """
-    from keras_lightnets.data import make_dataset
-    from keras_lightnets.training.inputs import default_preset, preprocessing_for
-
-    if model is not None and not isinstance(model, str | Preprocessing):
-        model = preprocessing_for(model)
     images = make_dataset(
         dataset,
         split,
@@ -143,7 +143,7 @@ def representative_dataset(dataset="lightnets_digits", *, model=None, image_size
         batch_size=batch_size,
         training=False,
         preset=default_preset(image_size),
-        model=model,
+        model=resolve_preprocessing(model),
     )
     return images.map(lambda image, label: image)
 
@@ -163,20 +163,18 @@ def _first_array(batch):
 def _check_calibration_values(batch, model):
     """Refuses calibration data that is not what ``model`` takes: non-finite values, or raw
     pixels fed to a model that expects normalized ones (its INT8 ranges would be wrong, silently)."""
-    from keras_lightnets.models.describe import input_pixel_max, model_preprocessing
-
     if not np.isfinite(batch).all():
         raise ValueError("`representative_data` holds NaN or infinite values")
-    if model_preprocessing(model) is None:
+    preprocessing = resolve_preprocessing(model)
+    if preprocessing is None:
         return  # a foreign model: nothing says what it takes
-    pixel_max = input_pixel_max(model)
     largest = float(np.abs(batch).max())
     # Normalized ImageNet pixels stay within about [-2.2, 2.7]; [0, 1] pixels within 1.
     expected, limit = (
         ("normalized pixels ((pixel / 255 - mean) / std)", 10.0)
-        if pixel_max is None
+        if not preprocessing.in_graph
         else ("pixel / 255, in [0, 1]", 1.5)
-        if pixel_max == 1.0
+        if preprocessing.pixel_max == 1.0
         else (None, None)
     )
     if expected is not None and largest > limit:
@@ -300,6 +298,7 @@ def export_tflite(
     representative_samples=DEFAULT_REPRESENTATIVE_SAMPLES,
     io_type="float32",
     metadata=None,
+    preprocessing=None,
 ):
     """Converts ``model`` to a TFLite file at ``path`` (written atomically) and returns an :class:`ExportResult`.
 
@@ -321,6 +320,11 @@ def export_tflite(
             inside the model; what MediaPipe Tasks wants), ``"int8"`` or ``"uint8"``.
         metadata: an :class:`~keras_lightnets.deploy.ImageClassifierMetadata` to embed
             (labels, normalization, names) so Android apps load the file as is.
+        preprocessing: the :class:`~keras_lightnets.layers.preprocessing.Preprocessing` (or a
+            registered model name) to record in the file; default the model card's. The record
+            (see :func:`~keras_lightnets.deploy.tflite_file.with_preprocessing_record`) is what
+            :func:`~keras_lightnets.deploy.evaluate_tflite` prepares images by; a model without a
+            card and without this argument gets none.
 
     Raises:
         ValueError / TypeError: a bad argument, before any conversion.
@@ -328,6 +332,38 @@ def export_tflite(
             ``"int8"`` was asked for a model with layers TFLite runs in float only (local response
             normalization), refused before any conversion.
     """
+    _check_options(quantization, io_type, representative_samples, representative_data)
+    model, qat = _exportable_model(model, quantization)
+    if quantization == "int8" and not qat and representative_data is None:
+        raise ValueError(
+            "quantization='int8' post-training quantization needs `representative_data` (a TFDS name such as "
+            "'lightnets_digits', a tf.data.Dataset or batches of preprocessed images) to calibrate activation "
+            "ranges; or pass a quantize_aware() model"
+        )
+    path = _check_output_path(path)
+    input_shape = _image_input_shape(model)
+    _check_metadata(metadata, model)
+    recorded = _recorded_preprocessing(preprocessing, model)
+    representative = None
+    if quantization == "int8" and not qat:
+        representative = _representative_batches(representative_data, model, input_shape, representative_samples)
+
+    content = _converted(model, input_shape, quantization, io_type, representative)
+    summary = inspect_tflite(content)
+    _check_converted(summary, quantization)
+    # The preprocessing record first: the Android metadata appends a zip archive that a later
+    # rewrite of the flatbuffer would drop.
+    if recorded is not None:
+        content = with_preprocessing_record(content, recorded)
+    if metadata is not None:
+        content = embed_metadata(content, metadata)
+    if recorded is not None or metadata is not None:
+        summary = inspect_tflite(content)
+    atomic_write_bytes(path, content)
+    return ExportResult(path=path, quantization=quantization, io_type=io_type, summary=summary, metadata=metadata)
+
+
+def _check_options(quantization, io_type, representative_samples, representative_data):
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}, got {quantization!r}")
     if io_type not in IO_TYPES:
@@ -335,8 +371,13 @@ def export_tflite(
     if io_type != "float32" and quantization != "int8":
         raise ValueError(f"`io_type={io_type!r}` needs quantization='int8', got quantization={quantization!r}")
     check_int(representative_samples, "representative_samples", 1)
-    from keras_lightnets.deploy.qat import is_quantize_aware
+    if representative_data is not None and quantization != "int8":
+        raise ValueError(f"`representative_data` is only used with quantization='int8', got {quantization!r}")
 
+
+def _exportable_model(model, quantization):
+    """``(model, is quantization-aware)``: loaded if a path, without auxiliary classifiers, checked
+    to convert to ``quantization``."""
     model = _load_if_path(model)
     if not _is_model(model):
         raise TypeError(f"`model` must be a Keras model, a .keras path or a quantize_aware() model, got {model!r}")
@@ -347,40 +388,43 @@ def export_tflite(
         raise ValueError(
             f"a quantization-aware model converts to quantization='int8' only, got quantization={quantization!r}"
         )
-    if quantization == "int8":
-        from keras_lightnets.layers.custom_layers import float_only_layers, float_only_message
-
-        found = float_only_layers(model)
-        if found:
-            # Refused before any conversion: a full-integer file cannot hold these, and a model
-            # that quietly kept them in float would not be the INT8 model that was asked for.
-            raise TFLiteExportError(
-                f"quantization='int8' asks for a fully integer model, but {model.name!r} has layers TFLite runs "
-                f"in float only: {float_only_message(found)}. Export it with quantization='dynamic' (int8 "
-                "weights, these layers and the activations in float), 'float16' or None"
-            )
-    if quantization == "int8" and not qat and representative_data is None:
-        raise ValueError(
-            "quantization='int8' post-training quantization needs `representative_data` (a TFDS name such as "
-            "'lightnets_digits', a tf.data.Dataset or batches of preprocessed images) to calibrate activation "
-            "ranges; or pass a quantize_aware() model"
+    found = float_only_layers(model) if quantization == "int8" else None
+    if found:
+        # Refused before any conversion: a full-integer file cannot hold these, and a model
+        # that quietly kept them in float would not be the INT8 model that was asked for.
+        raise TFLiteExportError(
+            f"quantization='int8' asks for a fully integer model, but {model.name!r} has layers TFLite runs "
+            f"in float only: {float_only_message(found)}. Export it with quantization='dynamic' (int8 "
+            "weights, these layers and the activations in float), 'float16' or None"
         )
-    if representative_data is not None and quantization != "int8":
-        raise ValueError(f"`representative_data` is only used with quantization='int8', got {quantization!r}")
-    path = _check_output_path(path)
-    input_shape = _image_input_shape(model)
-    if metadata is not None:
-        from keras_lightnets.deploy.metadata import ImageClassifierMetadata
+    return model, qat
 
-        if not isinstance(metadata, ImageClassifierMetadata):
-            raise TypeError(f"`metadata` must be an ImageClassifierMetadata, got {type(metadata).__name__}")
-        classes = model.output_shape[-1]
-        if len(metadata.labels) != classes:
-            raise ValueError(f"`metadata` has {len(metadata.labels)} labels but the model has {classes} outputs")
-    representative = None
-    if quantization == "int8" and not qat:
-        representative = _representative_batches(representative_data, model, input_shape, representative_samples)
 
+def _check_metadata(metadata, model):
+    if metadata is None:
+        return
+    if not isinstance(metadata, ImageClassifierMetadata):
+        raise TypeError(f"`metadata` must be an ImageClassifierMetadata, got {type(metadata).__name__}")
+    classes = model.output_shape[-1]
+    if len(metadata.labels) != classes:
+        raise ValueError(f"`metadata` has {len(metadata.labels)} labels but the model has {classes} outputs")
+
+
+def _recorded_preprocessing(preprocessing, model):
+    """What the file will record: ``preprocessing`` (a Preprocessing or a registered name), else the
+    model card's (``None`` for a model without one)."""
+    if preprocessing is None:
+        return resolve_preprocessing(model)
+    if not isinstance(preprocessing, str | Preprocessing):
+        raise TypeError(f"`preprocessing` must be a Preprocessing or a registered model name, got {preprocessing!r}")
+    try:
+        return resolve_preprocessing(preprocessing)
+    except ValueError as error:
+        raise ValueError(f"`preprocessing`: {error}") from None
+
+
+def _converted(model, input_shape, quantization, io_type, representative):
+    """The ``.tflite`` bytes of ``model`` converted with built-in operators only."""
     with tempfile.TemporaryDirectory(prefix="lightnets_export_") as workdir:
         converter = _converter(model, input_shape, workdir)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -393,9 +437,10 @@ def export_tflite(
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if io_type != "float32":
             converter.inference_input_type = converter.inference_output_type = getattr(tf, io_type)
-        content = _convert(converter)
+        return _convert(converter)
 
-    summary = inspect_tflite(content)
+
+def _check_converted(summary, quantization):
     if not summary.builtin_only:
         raise TFLiteExportError(f"the converted model uses non-built-in operators {summary.custom_operators}")
     if quantization == "int8" and not summary.fully_integer:
@@ -403,10 +448,3 @@ def export_tflite(
             f"the INT8 model is not fully integer: operators running in float {list(summary.float_operators)}, "
             f"float tensors inside the graph: {list(summary.float_tensors_inside[:10])}"
         )
-    if metadata is not None:
-        from keras_lightnets.deploy.metadata import embed_metadata
-
-        content = embed_metadata(content, metadata)
-        summary = inspect_tflite(content)
-    atomic_write_bytes(path, content)
-    return ExportResult(path=path, quantization=quantization, io_type=io_type, summary=summary, metadata=metadata)

@@ -13,8 +13,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from keras_lightnets.checks import check_positive_int
-from keras_lightnets.deploy.preprocessing import INPUT_NORMALIZATION_LAYER
-from keras_lightnets.deploy.tflite_file import read_tflite_bytes
+from keras_lightnets.data import make_dataset, num_examples
+from keras_lightnets.deploy.tflite_file import read_preprocessing_record, read_tflite_bytes
+from keras_lightnets.layers.preprocessing import Preprocessing
+from keras_lightnets.preprocessing import resolve_preprocessing
+from keras_lightnets.registry import get_entry
+from keras_lightnets.training.inputs import default_preset
 
 __all__ = ["TFLiteRunner", "evaluate_tflite", "predict_tflite"]
 
@@ -79,25 +83,58 @@ def predict_tflite(path_or_bytes, images, *, threads=None):
     return TFLiteRunner(path_or_bytes, threads=threads)(images)
 
 
-def _normalization(content, model_name):
-    """mean/std in [0, 1] units for the data pipeline: the embedded metadata's, else the registry's.
+def _file_preprocessing(content, preprocessing, model_name):
+    """The :class:`Preprocessing` that feeds the file: ``preprocessing`` when given, else the file's own
+    record (written by :func:`export_tflite`), else the registered ``model_name``'s; else a ValueError.
 
-    A file without metadata whose graph starts with our ``input_normalization`` layer (its
-    tensor names are stored in the flatbuffer) takes ``pixel / 255``: normalizing it again with
-    the registry's statistics would silently ruin the accuracy.
+    Nothing is guessed: a file without a record (another tool's, or keras_lightnets 0.1's) may
+    normalize inside or not, and may have been validated with any crop or interpolation.
     """
-    try:
-        from keras_lightnets.deploy.metadata import read_metadata
+    if preprocessing is not None:
+        if not isinstance(preprocessing, str | Preprocessing):
+            raise TypeError(
+                f"`preprocessing` must be a Preprocessing or a registered model name, got {preprocessing!r}"
+            )
+        try:
+            return resolve_preprocessing(preprocessing)
+        except ValueError as error:
+            raise ValueError(f"`preprocessing`: {error}") from None
+    recorded = read_preprocessing_record(content)
+    if recorded is not None:
+        return recorded
+    if model_name is not None:
+        return get_entry(model_name).preprocessing
+    raise ValueError(
+        "`preprocessing`: this .tflite records no keras_lightnets preprocessing (exported by another tool or by "
+        "keras_lightnets 0.1), so how its images must be prepared is unknown: pass preprocessing= a registered "
+        "model name or a Preprocessing (for a file that normalizes inside and takes pixel / 255: "
+        "Preprocessing(in_graph=True, ...), with the crop_pct and interpolation it was validated with)"
+    )
 
-        metadata = read_metadata(content)
-    except (ImportError, ValueError):
-        if INPUT_NORMALIZATION_LAYER.encode() in content:
-            return {"mean": 0.0, "std": 1.0}
-        return {"model": model_name}
-    mean = tuple(float(m) / 255.0 for m in metadata["mean"])
-    std = tuple(float(s) / 255.0 for s in metadata["std"])
-    # One value applies to every channel (the metadata schema's rule).
-    return {"mean": mean[0] if len(mean) == 1 else mean, "std": std[0] if len(std) == 1 else std}
+
+def _check_classifier(runner):
+    outputs = runner.interpreter.get_output_details()
+    if len(outputs) != 1 or len(outputs[0]["shape"]) != 2:
+        raise ValueError(
+            f"`path`: evaluate_tflite needs a classifier with one (batch, classes) output; this file has "
+            f"{len(outputs)} output(s) of shapes {[tuple(int(d) for d in o['shape']) for o in outputs]} "
+            "(a feature extractor, features_only=True?)"
+        )
+
+
+def _predictions(runner, data, total, name, verbose):
+    """``(top-1 predictions, labels, top-5 hits)`` of ``runner`` over the batches of ``data``."""
+    predictions, labels, top5_hits = [], [], 0
+    with tqdm(total=int(total), desc=f"evaluate {name}", unit="img", disable=not verbose) as progress:
+        for images, one_hot in data.as_numpy_iterator():
+            outputs = runner(images)
+            truth = one_hot.argmax(-1)
+            predictions.append(outputs.argmax(-1))
+            labels.append(truth)
+            top5 = np.argsort(-outputs, axis=-1)[:, :5]
+            top5_hits += int((top5 == truth[:, None]).any(-1).sum())
+            progress.update(len(images))
+    return np.concatenate(predictions), np.concatenate(labels), top5_hits
 
 
 def evaluate_tflite(
@@ -113,69 +150,57 @@ def evaluate_tflite(
     data_dir=None,
     return_predictions=False,
     verbose=True,
+    preprocessing=None,
+    preset=None,
 ):
     """Top-1 and top-5 accuracy of a ``.tflite`` classifier over a TFDS split, with the LiteRT interpreter.
 
-    Images are preprocessed by the package's evaluation pipeline at the file's input size,
-    normalized with ``mean``/``std`` (``[0, 1]`` units) when given, else with the mean/std
-    embedded in the file's metadata, else as ``pixel / 255`` for a model that normalizes
-    inside (:func:`with_input_normalization`), else the registered ``model_name``'s, else
-    ImageNet's.
-    The interpreter uses ``threads`` threads (default: up to 4 cores).
+    Images go through the package's evaluation pipeline at the file's input size, prepared as
+    the file's :class:`~keras_lightnets.layers.preprocessing.Preprocessing` says -- the record
+    :func:`export_tflite` writes from the model card: crop fraction, interpolation and what the
+    model takes (:meth:`Preprocessing.fed`: ``pixel / 255`` for a model that normalizes inside),
+    the same as ``fit``'s validation and ``evaluate``.
+
+    Args:
+        preprocessing: a :class:`Preprocessing` or a registered model name; overrides the file's
+            record, and is required for a file without one (``ValueError`` otherwise).
+        model_name: the registered name whose preprocessing applies when the file records none
+            (the 0.1 spelling of ``preprocessing``; the file's record wins over it).
+        mean, std: override the normalization applied to ``[0, 1]`` pixels (give both).
+        preset: the data pipeline's preset; default what ``fit`` uses at the file's input size.
+        threads: interpreter threads (default: up to 4 cores). limit: evaluate the first examples only.
 
     Returns a dict: ``accuracy``, ``top5``, ``num_examples``, ``seconds``, ``threads`` and,
     with ``return_predictions``, ``predictions`` (top-1 indices) and ``labels``.
     """
-    from keras_lightnets.data import make_dataset, num_examples
-    from keras_lightnets.training.inputs import default_preset
-
     check_positive_int("limit", limit)
     if model_name is not None:
-        from keras_lightnets.registry import get_entry
-
         get_entry(model_name)  # a clear error for a name that is not registered, whatever the file holds
-    runner = TFLiteRunner(path, threads=threads)
-    outputs = runner.interpreter.get_output_details()
-    if len(outputs) != 1 or len(outputs[0]["shape"]) != 2:
-        raise ValueError(
-            f"`path`: evaluate_tflite needs a classifier with one (batch, classes) output; this file has "
-            f"{len(outputs)} output(s) of shapes {[tuple(int(d) for d in o['shape']) for o in outputs]} "
-            "(a feature extractor, features_only=True?)"
-        )
-    image_size, _, channels = runner.input_shape
     if (mean is None) != (std is None):
         raise ValueError("give both `mean` and `std`, or neither")
-    if mean is not None:
-        normalization = {"mean": mean, "std": std}
-    else:
-        normalization = _normalization(runner.content, model_name)
+    runner = TFLiteRunner(path, threads=threads)
+    _check_classifier(runner)
+    image_size, _, channels = runner.input_shape
+    prepared = _file_preprocessing(runner.content, preprocessing, model_name)
     data = make_dataset(
         dataset,
         split,
         image_size=image_size,
         batch_size=64,
         training=False,
-        preset=default_preset(image_size),
+        preset=preset or default_preset(image_size),
+        model=prepared,
+        mean=mean,
+        std=std,
         channels=channels,
         data_dir=data_dir,
-        **normalization,
     )
     if limit is not None:
         data = data.unbatch().take(limit).batch(64)
-    predictions, labels, top5_hits = [], [], 0
     start = time.perf_counter()
     total = min(limit or np.inf, num_examples(dataset, split, data_dir))
     name = "tflite" if isinstance(path, bytes | bytearray) else os.path.basename(str(path))
-    with tqdm(total=int(total), desc=f"evaluate {name}", unit="img", disable=not verbose) as progress:
-        for images, one_hot in data.as_numpy_iterator():
-            outputs = runner(images)
-            truth = one_hot.argmax(-1)
-            predictions.append(outputs.argmax(-1))
-            labels.append(truth)
-            top5 = np.argsort(-outputs, axis=-1)[:, :5]
-            top5_hits += int((top5 == truth[:, None]).any(-1).sum())
-            progress.update(len(images))
-    predictions, labels = np.concatenate(predictions), np.concatenate(labels)
+    predictions, labels, top5_hits = _predictions(runner, data, total, name, verbose)
     result = {
         "accuracy": float((predictions == labels).mean()),
         "top5": top5_hits / len(labels),

@@ -45,10 +45,14 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_lightnets.deploy.tflite_file import read_preprocessing_record
+from keras_lightnets.layers.preprocessing import Preprocessing
+
 __all__ = [
     "ImageClassifierMetadata",
     "MediaPipeCompatibilityWarning",
     "embed_metadata",
+    "pixel_normalization",
     "read_metadata",
 ]
 
@@ -123,6 +127,21 @@ class ImageClassifierMetadata:
     def per_channel(self) -> bool:
         """True when channels are normalized differently (MediaPipe Tasks refuses that)."""
         return len(set(self.mean)) > 1 or len(set(self.std)) > 1
+
+
+def pixel_normalization(preprocessing: Preprocessing) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` for :class:`ImageClassifierMetadata`: what an app applies to uint8 pixels,
+    ``(pixel - mean) / std``, for the model ``preprocessing`` describes -- its
+    :meth:`~keras_lightnets.layers.preprocessing.Preprocessing.fed` statistics in [0, 255] units.
+    One value when every channel has the same (the only form MediaPipe Tasks accepts): a model
+    that normalizes inside gives ``(0,), (255 / pixel_max,)``."""
+    if not isinstance(preprocessing, Preprocessing):
+        raise TypeError(f"`preprocessing` must be a Preprocessing, got {type(preprocessing).__name__}")
+    mean, std = preprocessing.fed()
+    mean, std = tuple(255.0 * m for m in mean), tuple(255.0 * s for s in std)
+    if len(set(mean)) == 1 and len(set(std)) == 1:
+        return mean[:1], std[:1]
+    return mean, std
 
 
 def _validated_labels(labels) -> tuple[str, ...]:
@@ -514,8 +533,10 @@ def read_metadata(path_or_bytes: str | os.PathLike | bytes) -> dict:
     Returns a dict with ``name``, ``version``, ``description``, ``author``, ``license``,
     ``min_parser_version``, ``input_name``, ``output_name``, ``input_description``,
     ``output_description``, ``color_space`` ("RGB", "GRAYSCALE"), ``mean`` and ``std`` (tuples
-    of floats, as stored: float32), ``input_stats`` (``{"min": ..., "max": ...}``), ``labels_file``
-    and ``labels`` (a tuple of strings, read from the zip archive).
+    of floats, as stored: float32), ``input_stats`` (``{"min": ..., "max": ...}``), ``labels_file``,
+    ``labels`` (a tuple of strings, read from the zip archive) and ``preprocessing``: the full
+    :class:`~keras_lightnets.layers.preprocessing.Preprocessing` :func:`export_tflite` records
+    next to this metadata (crop, interpolation, input size, pixel range), ``None`` without one.
 
     Raises:
         ValueError: the file is not a TFLite flatbuffer, or has no (valid) TFLITE_METADATA.
@@ -593,4 +614,5 @@ def read_metadata(path_or_bytes: str | os.PathLike | bytes) -> dict:
         "input_stats": {"min": floats(stats.min), "max": floats(stats.max)} if stats is not None else None,
         "labels_file": labels_file,
         "labels": labels,
+        "preprocessing": read_preprocessing_record(content),
     }

@@ -13,6 +13,12 @@ names) and the activations tfmot refuses — and applies tfmot's default 8-bit s
 (BatchNorm folded into the convolutions, per-channel weights, fused ReLU/ReLU6). Where the
 converter fuses a ReLU into the ``MUL``/``ADD`` before it, that op's output is not rounded on
 its own, so the QAT model rounds exactly where the INT8 file does.
+
+A layer that is frozen in the Keras 3 model (``trainable = False``: a body frozen by
+:func:`keras_lightnets.transfer.freeze`, the in-graph input normalization) stays frozen in the
+QAT model: its weights do not train (:class:`~.quantize_configs.FrozenAwareQuantizeWrapper`),
+its BatchNorm keeps its statistics and its stochastic depth does not drop; its activation
+ranges are still learned, as the INT8 file needs them.
 """
 
 import keras
@@ -22,6 +28,7 @@ import tf_keras
 
 from keras_lightnets.deploy.quantize_configs import (
     ACTIVATIONS_WITH_FIXED_RANGE,
+    FrozenAwareQuantizeWrapper,
     LogisticOutputQuantizeConfig,
     NoOpQuantizeConfig,
     OutputQuantizeConfig,
@@ -133,7 +140,9 @@ def _make_annotate(twin):
             # convolution to fold into; as FusedBatchNorm it would stay float in the INT8 file. Its
             # inference-mode affine map is a 1x1 depthwise convolution with bias, which tfmot
             # quantizes per channel and TFLite runs as one int8 DEPTHWISE_CONV_2D.
-            return _annotate_layer(tf_keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name))
+            return _annotate_layer(
+                tf_keras.layers.DepthwiseConv2D(1, use_bias=True, trainable=layer.trainable, name=layer.name)
+            )
         return _annotate(layer)
 
     return annotate
@@ -243,9 +252,24 @@ def quantize_aware(model):
     annotated.set_weights(_twin_weights_for(annotated, twin))
     with quantize_scope():
         try:
-            return tfmot.quantization.keras.quantize_apply(annotated)
+            qat_model = tfmot.quantization.keras.quantize_apply(annotated)
         except (ValueError, RuntimeError) as error:
             raise UnsupportedLayerError(f"quantization-aware training cannot handle this model: {error}") from error
+    return _keep_frozen_layers_frozen(qat_model)
+
+
+def _keep_frozen_layers_frozen(qat_model):
+    """``qat_model`` with each of tfmot's wrappers made a :class:`FrozenAwareQuantizeWrapper`.
+
+    tfmot's ``quantize_apply`` builds its own ``QuantizeWrapperV2`` and takes no wrapper class;
+    changing the class of the built wrappers keeps their variables as they are (a clone would
+    build them again). The subclass only redefines which weights are trainable, and saves under
+    its own name, so a reloaded QAT model keeps its frozen layers frozen too.
+    """
+    for layer in qat_model.layers:
+        if type(layer) is tfmot.quantization.keras.QuantizeWrapperV2:
+            layer.__class__ = FrozenAwareQuantizeWrapper
+    return qat_model
 
 
 def is_tf_keras_model(model):

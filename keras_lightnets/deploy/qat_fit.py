@@ -7,10 +7,14 @@ schedule, weight decay with the same exclusions, label smoothing), the same TFDS
 pipeline and preprocessing, and the same optimizer and schedule builders, given
 ``tf_keras`` as the Keras module.
 
-What differs from a from-scratch run, as in the QAT literature (Jacob et al. 2018; TF Model
-Garden's QAT configs): the model starts from trained weights, so the peak learning rate is
-the recipe's times ``learning_rate_scale`` (default 0.1), there is no warm-up and no EMA
-(the fake-quant ranges are themselves moving averages), and a few epochs are enough.
+Both make their settings with :func:`keras_lightnets.training.plan.make_plan`: the same checks,
+image size (a fixed-size model's, else the recipe's, else the dataset's), preset, batch (never
+larger than the training split), learning-rate scaling, schedule and preprocessing. What differs
+from a from-scratch run, as in the QAT literature (Jacob et al. 2018; TF Model Garden's QAT
+configs), and nothing else: the model starts from trained weights, so the peak learning rate is
+the recipe's times ``learning_rate_scale`` (default 0.1), there is no warm-up and no EMA (the
+fake-quant ranges are themselves moving averages,
+:data:`~keras_lightnets.training.plan.QAT_RECIPE_OVERRIDES`), and a few epochs are enough.
 Afterwards, when the fine-tuning was too short for a BatchNorm's moving averages to forget
 the float model's statistics, they are recomputed from the fine-tuned weights (precise BN,
 :func:`~keras_lightnets.training.recalibrate_batchnorm`): the convolutions move during QAT,
@@ -22,19 +26,20 @@ momentum of 0.9 has forgotten them after a few dozen steps; recalibrating it any
 """
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import tensorflow as tf
 import tf_keras
 
-from keras_lightnets.checks import check_bool, check_int, check_positive, check_positive_int
-from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
+from keras_lightnets.checks import check_bool, check_int
+from keras_lightnets.data import BUNDLED_DATASET
+from keras_lightnets.deploy.qat import is_quantize_aware
 from keras_lightnets.deploy.qat_calibration import calibrate_ranges
-from keras_lightnets.models.describe import model_family
 from keras_lightnets.training import inputs
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+from keras_lightnets.training.plan import QAT_RECIPE_OVERRIDES, TrainingPlan, make_plan
 from keras_lightnets.training.precise_bn import batchnorm_memory, recalibrate_batchnorm
-from keras_lightnets.training.recipes import Recipe, get_recipe, scaled_learning_rate
+from keras_lightnets.training.recipes import Recipe
 
 __all__ = ["DEFAULT_QAT_EPOCHS", "QATFitResult", "fit_quantize_aware"]
 
@@ -48,7 +53,8 @@ STALE_BATCHNORM_MEMORY = 0.05
 
 @dataclass
 class QATFitResult:
-    """``history``: Keras's per-epoch metrics; ``metrics``: the final model on the validation split."""
+    """``history``: Keras's per-epoch metrics; ``metrics``: the final model on the validation split;
+    ``plan``: how it fine-tuned (:class:`~keras_lightnets.training.plan.TrainingPlan`)."""
 
     model: object
     history: dict
@@ -56,6 +62,7 @@ class QATFitResult:
     seconds_per_epoch: float
     recipe: Recipe
     learning_rate: float
+    plan: TrainingPlan | None = None
 
 
 def _ends_in_softmax(model):
@@ -98,10 +105,14 @@ def fit_quantize_aware(
     """Fine-tunes ``qat_model`` (from :func:`~keras_lightnets.deploy.quantize_aware`) on ``dataset``.
 
     Args:
-        qat_model: a quantization-aware model; its name (the Keras model's, e.g.
-            ``"rexnet_100"``) picks the family's recipe and preprocessing when registered.
+        qat_model: a quantization-aware model. Its model card (kept from the Keras 3 model it was
+            made of) names its family, which picks the recipe, and its preprocessing; its name plays
+            no part. A model without a card (a foreign one) gets the shared ``"*"`` recipes and
+            ImageNet's normalization.
         dataset, image_size, batch_size, preset, data_dir, steps_per_epoch, validation_split:
-            as in :func:`keras_lightnets.training.fit` (image size defaults to the model's).
+            as in :func:`keras_lightnets.training.fit`: the image size defaults to the model's fixed
+            input size, else the recipe's, else the dataset's; a batch larger than the training
+            split is refused.
         epochs: QAT epochs (default 2).
         recipe: the family's recipe name ("default", "paper") or a ``Recipe``.
         learning_rate: the peak rate; default the recipe's (linearly scaled to the batch)
@@ -119,50 +130,66 @@ def fit_quantize_aware(
 
     Returns a :class:`QATFitResult`; the model is trained in place.
     """
-    from keras_lightnets.deploy.qat import is_quantize_aware
-
     if not is_quantize_aware(qat_model):
         raise TypeError(
             "`qat_model` must be a model from keras_lightnets.deploy.quantize_aware(); train Keras 3 models "
             "with keras_lightnets.training.fit"
         )
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("image_size", image_size)):
-        check_positive_int(name, value)
-    check_positive_int("steps_per_epoch", steps_per_epoch)
     for name, value in (("calibration_steps", calibration_steps), ("precise_bn_steps", precise_bn_steps)):
         check_int(value, name, 0)
-    check_positive(learning_rate_scale, "learning_rate_scale")
     check_bool(run_eagerly, "run_eagerly")
-
-    # The twin keeps the Keras 3 model's model card: family and preprocessing come from it.
-    family = model_family(qat_model)
-    preprocessing = inputs.preprocessing_for(qat_model)
-    if not isinstance(recipe, Recipe):
-        recipe = get_recipe(family, recipe)
-    recipe = replace(recipe, epochs=epochs, warmup_epochs=0.0, ema=None)
-    global_batch = batch_size or recipe.batch_size
-
-    info = dataset_info(dataset, data_dir)
-    classes = qat_model.output_shape[-1]
-    if classes != info.num_classes:
-        raise ValueError(f"the model has {classes} outputs but {info.name} has {info.num_classes} classes")
-    image_size = image_size or inputs.default_image_size(info.name, qat_model, preprocessing=preprocessing)
-    preset = preset or inputs.default_preset(image_size)
-    steps_per_epoch = steps_per_epoch or max(1, num_examples(dataset, "train", data_dir) // global_batch)
-    if validation_split == "auto":
-        validation_split = inputs.default_eval_split(info.splits)
-    peak = (
-        learning_rate if learning_rate is not None else scaled_learning_rate(recipe, global_batch) * learning_rate_scale
+    plan = make_plan(
+        qat_model,
+        strategy=tf.distribute.get_strategy(),
+        dataset=dataset,
+        data_dir=data_dir,
+        recipe=recipe,
+        recipe_overrides={"epochs": epochs, **QAT_RECIPE_OVERRIDES},
+        batch_size=batch_size,
+        image_size=image_size,
+        learning_rate=learning_rate,
+        learning_rate_scale=learning_rate_scale,
+        preset=preset,
+        steps_per_epoch=steps_per_epoch,
+        validation_split=validation_split,
+        seed=seed,
     )
-
     if seed is not None:
         tf_keras.utils.set_random_seed(seed)
-    schedule = build_schedule(recipe, peak, steps_per_epoch, epochs, keras_module=tf_keras)
+    _compile(qat_model, plan, run_eagerly=run_eagerly)
+    train, unaugmented_train, validation = _datasets(plan)
+    if calibration_steps:
+        calibrate_ranges(qat_model, unaugmented_train.as_numpy_iterator(), steps=calibration_steps)
+    started = time.perf_counter()
+    history = qat_model.fit(
+        train, epochs=plan.epochs, steps_per_epoch=plan.steps_per_epoch, validation_data=validation, verbose=verbose
+    )
+    seconds_per_epoch = (time.perf_counter() - started) / plan.epochs
+    if precise_bn_steps and batchnorm_memory(qat_model, plan.epochs * plan.steps_per_epoch) > STALE_BATCHNORM_MEMORY:
+        recalibrate_batchnorm(qat_model, unaugmented_train.as_numpy_iterator(), steps=precise_bn_steps)
+    final = {}
+    if validation is not None:
+        final = qat_model.evaluate(validation, verbose=0, return_dict=True)
+    return QATFitResult(
+        model=qat_model,
+        history=dict(history.history),
+        metrics=final,
+        seconds_per_epoch=seconds_per_epoch,
+        recipe=plan.recipe,
+        learning_rate=plan.learning_rate,
+        plan=plan,
+    )
+
+
+def _compile(qat_model, plan, *, run_eagerly):
+    """Compiles the tf_keras model with the plan's schedule, optimizer and loss, and builds the optimizer."""
+    recipe = plan.recipe
+    schedule = build_schedule(recipe, plan.learning_rate, plan.steps_per_epoch, plan.epochs, keras_module=tf_keras)
     optimizer = build_optimizer(
         recipe, schedule, keras_module=tf_keras, exclusions=_decay_exclusions(qat_model, recipe)
     )
     metrics = [tf_keras.metrics.CategoricalAccuracy(name="accuracy")]
-    if classes > 5:
+    if plan.num_classes > 5:
         metrics.append(tf_keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
     qat_model.compile(
         optimizer=optimizer,
@@ -175,42 +202,20 @@ def fit_quantize_aware(
     # Slot variables made before fit(): a first trace that creates variables makes tf.function
     # trace the train step a second time (17 of 37 s of a ReXNet QAT fit's start on 2 cores).
     optimizer.build(qat_model.trainable_variables)
-    # A model that normalizes inside is fed pixel / 255 (its preprocessing says mean 0, std 1).
-    data_kwargs = {
-        "dataset": dataset,
-        "image_size": image_size,
-        "preset": preset,
-        "data_dir": data_dir,
-        "model": preprocessing,
-    }
+
+
+def _datasets(plan):
+    """``(train, unaugmented train, validation or None)``, made as fit makes them."""
+    arguments = plan.pipeline_arguments()
     train = inputs.train_dataset(
         tf.distribute.get_strategy(),
-        batch_size=global_batch,
-        randaugment=recipe.randaugment,
-        seed=seed,
-        **data_kwargs,
+        batch_size=plan.batch_size,
+        randaugment=plan.recipe.randaugment,
+        seed=plan.seed,
+        **arguments,
     )
-    unaugmented_train = inputs.eval_dataset("train", batch_size=global_batch, **data_kwargs)
-    if calibration_steps:
-        calibrate_ranges(qat_model, unaugmented_train.as_numpy_iterator(), steps=calibration_steps)
-    validation = (
-        inputs.eval_dataset(validation_split, batch_size=global_batch, **data_kwargs) if validation_split else None
-    )
-    started = time.perf_counter()
-    history = qat_model.fit(
-        train, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=validation, verbose=verbose
-    )
-    seconds_per_epoch = (time.perf_counter() - started) / epochs
-    if precise_bn_steps and batchnorm_memory(qat_model, epochs * steps_per_epoch) > STALE_BATCHNORM_MEMORY:
-        recalibrate_batchnorm(qat_model, unaugmented_train.as_numpy_iterator(), steps=precise_bn_steps)
-    final = {}
-    if validation is not None:
-        final = qat_model.evaluate(validation, verbose=0, return_dict=True)
-    return QATFitResult(
-        model=qat_model,
-        history=dict(history.history),
-        metrics=final,
-        seconds_per_epoch=seconds_per_epoch,
-        recipe=recipe,
-        learning_rate=peak,
-    )
+    unaugmented_train = inputs.eval_dataset("train", batch_size=plan.batch_size, **arguments)
+    validation = None
+    if plan.validation_split:
+        validation = inputs.eval_dataset(plan.validation_split, batch_size=plan.batch_size, **arguments)
+    return train, unaugmented_train, validation

@@ -20,12 +20,20 @@ learned range for the op's int8 output.
   fake-quantized to TFLite's fixed LOGISTIC output grid (:class:`LogisticOutputQuantizeConfig`),
   so QAT trains with the rounding the INT8 kernel applies. Softmax keeps no quantizer (the
   model's last op, dequantized straight away).
+
+Every layer of a QAT model is wrapped in :class:`FrozenAwareQuantizeWrapper`, tfmot's wrapper
+that leaves a frozen layer's weights frozen.
 """
 
 import tensorflow_model_optimization as tfmot
+import tf_keras
+
+from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinQuantizedSiLU
+from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS
 
 __all__ = [
     "ACTIVATIONS_WITH_FIXED_RANGE",
+    "FrozenAwareQuantizeWrapper",
     "LOGISTIC_MAX",
     "LogisticOutputQuantizeConfig",
     "NoOpQuantizeConfig",
@@ -84,18 +92,42 @@ class NoOpQuantizeConfig(OutputQuantizeConfig):
         return []
 
 
-def custom_objects():
-    """The names ``tfmot.quantization.keras.quantize_scope`` needs to rebuild an annotated twin:
-    our QuantizeConfigs, and the twin and QuantizeConfig of every custom layer in the table."""
-    from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinQuantizedSiLU
-    from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class FrozenAwareQuantizeWrapper(tfmot.quantization.keras.QuantizeWrapperV2):
+    """tfmot's ``QuantizeWrapperV2`` in which a layer with ``trainable = False`` has no trainable weights.
 
+    tfmot's wrapper lists every weight it fake-quantizes (a convolution's kernel) among its
+    trainable weights whatever the wrapped layer's flag says, so quantization-aware training
+    would retrain the kernels of a body frozen for transfer learning and of the in-graph input
+    normalization. Here a frozen layer's weights, quantized ones included, are all
+    non-trainable, as Keras's own ``Layer.trainable_weights`` promises; the fake-quant ranges
+    (non-trainable) are unchanged.
+    """
+
+    @property
+    def trainable_weights(self):
+        return super().trainable_weights if self.layer.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if self.layer.trainable:
+            return super().non_trainable_weights
+        # The quantized weights first: the wrapped layer stops listing them once the wrapper has called
+        # it (tfmot sets the attribute to the fake-quantized tensor), so this order stays the same.
+        return self._dedup_weights(self._trainable_weights + self.layer.weights + self._non_trainable_weights)
+
+
+def custom_objects():
+    """The names ``tfmot.quantization.keras.quantize_scope`` needs to rebuild an annotated twin or a
+    QAT model: our QuantizeConfigs and wrapper, and the twin and QuantizeConfig of every custom
+    layer in the table."""
     objects = {
         cls.__name__: cls
         for cls in (
             OutputQuantizeConfig,
             LogisticOutputQuantizeConfig,
             NoOpQuantizeConfig,
+            FrozenAwareQuantizeWrapper,
             TwinQuantizedSiLU,
             TwinPartialResidualAdd,  # deprecated name of TwinChannelPadAdd: QAT models saved with it
         )

@@ -4,15 +4,40 @@ Read straight from the flatbuffer with the TFLite schema that TensorFlow ships (
 interpreter, so no delegate rewrites the graph), for the checks that matter on a phone:
 built-in operators only (no Flex/``SELECT_TF_OPS``, no custom ops) and, for an INT8 model,
 no float tensor inside the graph.
+
+It also keeps the file's preprocessing record: the model card's
+:class:`~keras_lightnets.layers.preprocessing.Preprocessing` (input size, mean/std, crop
+fraction, interpolation, pixel range, whether the graph normalizes itself) as JSON in an entry
+of the flatbuffer's own ``metadata`` list named :data:`PREPROCESSING_RECORD`. The LiteRT
+interpreter and MediaPipe Tasks read only the entries they know (``min_runtime_version``,
+``TFLITE_METADATA``), so the record changes nothing for them, needs no mediapipe, and survives
+the Android metadata being embedded or replaced afterwards. ``evaluate_tflite`` reads it back.
 """
 
+import io
+import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import flatbuffers
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 
-__all__ = ["TFLiteSummary", "inspect_tflite", "read_tflite_bytes"]
+from keras_lightnets.layers.preprocessing import Preprocessing
+
+__all__ = [
+    "PREPROCESSING_RECORD",
+    "TFLiteSummary",
+    "inspect_tflite",
+    "read_preprocessing_record",
+    "read_tflite_bytes",
+    "with_preprocessing_record",
+]
+
+# The name of the flatbuffer metadata entry holding the record, and the version of its JSON layout.
+PREPROCESSING_RECORD = "keras_lightnets_preprocessing"
+_RECORD_VERSION = 1
 
 _BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 _TENSOR_TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
@@ -132,3 +157,60 @@ def inspect_tflite(path_or_bytes):
         custom_operators=tuple(sorted({n for n in operators if n.startswith(("Flex", "CUSTOM:"))})),
         float_operators=float_operators,
     )
+
+
+def _entry_name(entry):
+    name = entry.name if hasattr(entry, "name") else entry.Name()
+    return name.decode("utf-8") if isinstance(name, bytes) else name
+
+
+def with_preprocessing_record(path_or_bytes, preprocessing):
+    """The ``.tflite`` bytes with ``preprocessing`` recorded in their :data:`PREPROCESSING_RECORD`
+    metadata entry (an existing record is replaced); operators, tensors and weights are kept.
+
+    Call it before the Android metadata is embedded: that appends a zip archive of associated
+    files after the flatbuffer, which rewriting the flatbuffer would drop (refused here).
+    """
+    if not isinstance(preprocessing, Preprocessing):
+        raise TypeError(f"`preprocessing` must be a Preprocessing, got {type(preprocessing).__name__}")
+    content = read_tflite_bytes(path_or_bytes)
+    if zipfile.is_zipfile(io.BytesIO(content)):
+        raise ValueError(
+            "the .tflite already carries associated files (Android metadata): record the preprocessing before "
+            "embed_metadata, which export_tflite does"
+        )
+    record = json.dumps({"version": _RECORD_VERSION, "preprocessing": preprocessing.to_config()}, sort_keys=True)
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(record.encode("utf-8"), dtype=np.uint8)  # packed in one copy
+    model.buffers = model.buffers or []
+    model.metadata = [entry for entry in model.metadata or [] if _entry_name(entry) != PREPROCESSING_RECORD]
+    # A replaced record's old buffer stays, empty of meaning and a few hundred bytes: removing it
+    # would renumber the buffers every tensor points to.
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = PREPROCESSING_RECORD
+    entry.buffer = len(model.buffers) - 1
+    model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(content) + len(record) + 1024)
+    builder.Finish(model.Pack(builder), b"TFL3")
+    return bytes(builder.Output())
+
+
+def read_preprocessing_record(path_or_bytes):
+    """The :class:`Preprocessing` a ``.tflite`` records (see :func:`with_preprocessing_record`), or
+    ``None`` for a file without a record (exported by another tool, or by keras_lightnets 0.1)."""
+    content = read_tflite_bytes(path_or_bytes)
+    model = schema.Model.GetRootAsModel(content, 0)
+    for index in range(model.MetadataLength()):
+        entry = model.Metadata(index)
+        if _entry_name(entry) == PREPROCESSING_RECORD:
+            data = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+            record = json.loads(data.decode("utf-8"))
+            if record.get("version") != _RECORD_VERSION:
+                raise ValueError(
+                    f"the file's {PREPROCESSING_RECORD} record has version {record.get('version')!r}; this "
+                    f"keras_lightnets reads version {_RECORD_VERSION}: upgrade keras_lightnets"
+                )
+            return Preprocessing.from_config(record["preprocessing"])
+    return None

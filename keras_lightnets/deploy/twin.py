@@ -7,6 +7,8 @@ model's own config, layer by layer:
 - each layer's config is cleaned of what tf_keras does not know (Keras 3 dtype policies,
   initializers — the weights are copied anyway —, ``quantization_config``, LoRA fields,
   ...) by keeping only the arguments the tf_keras class accepts;
+- each layer keeps its ``trainable`` flag, so what transfer learning froze stays frozen in
+  quantization-aware training; the in-graph ``input_normalization`` is always frozen;
 - the graph is re-wired from the config's ``inbound_nodes``;
 - our custom layers map to their tf_keras twins (:mod:`.twin_layers`) through the table
   :data:`keras_lightnets.layers.custom_layers.CUSTOM_LAYERS`;
@@ -22,6 +24,7 @@ import numpy as np
 import tf_keras
 
 from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS, custom_layer
+from keras_lightnets.layers.input_normalization import INPUT_NORMALIZATION_LAYER
 
 __all__ = ["UnsupportedLayerError", "to_tf_keras"]
 
@@ -79,6 +82,18 @@ def _tf_keras_config(cls, config, layer_name):
         for key, value in config.items()
         if key in accepted and not key.endswith(_DROPPED_SUFFIXES)
     }
+
+
+def _twin_layer_config(cls, config, layer_name):
+    """The tf_keras ``cls``'s arguments for the Keras 3 layer ``config``, with its ``trainable`` flag.
+
+    The flag is what a frozen layer (transfer learning's body) keeps frozen through quantization-aware
+    training. The in-graph input normalization is frozen whatever its flag says: its values come
+    from the model card, never from training.
+    """
+    arguments = _tf_keras_config(cls, config, layer_name)
+    arguments["trainable"] = bool(config.get("trainable", True)) and layer_name != INPUT_NORMALIZATION_LAYER
+    return arguments
 
 
 def _resolve(structure, tensors):
@@ -155,7 +170,7 @@ def to_tf_keras(model):
             tensors[(name, 0, 0)] = tf_keras.Input(batch_shape=layer_args["batch_shape"], dtype=dtype, name=name)
             continue
         cls = _tf_keras_class(class_name, name)
-        layer = cls(**_tf_keras_config(cls, layer_args, name))
+        layer = cls(**_twin_layer_config(cls, layer_args, name))
         twin_layers[name] = layer
         pending += [(layer, name, index, node) for index, node in enumerate(layer_config["inbound_nodes"])]
         pending = _call_ready_nodes(pending, tensors)

@@ -13,6 +13,9 @@ import json
 import tensorflow as tf
 import tf_keras
 
+from keras_lightnets.layers.model_card import LEGACY_PREPROCESSING_KEYS, MODEL_CARD_LAYER, card_preprocessing
+from keras_lightnets.layers.preprocessing import Preprocessing
+
 __all__ = [
     "TwinAlignedBilinearResize",
     "TwinCeilMaxPool2D",
@@ -31,7 +34,8 @@ _LOGISTIC_MAX = 255.0 / 256.0
 
 @tf_keras.saving.register_keras_serializable(package="keras_lightnets")
 class TwinStochasticDepth(tf_keras.layers.Layer):
-    """Drop path with rate ``rate`` in training (timm's ``DropPath``), identity at inference."""
+    """Drop path with rate ``rate`` in training (timm's ``DropPath``), identity at inference and,
+    like the Keras 3 layer, when not trainable (a frozen block)."""
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -39,7 +43,7 @@ class TwinStochasticDepth(tf_keras.layers.Layer):
         self.seed = seed
 
     def call(self, inputs, training=None):
-        if not training or self.rate == 0.0:
+        if not training or not self.trainable or self.rate == 0.0:
             return inputs
         keep = 1.0 - self.rate
         shape = tf.concat([tf.shape(inputs)[:1], tf.ones([inputs.shape.rank - 1], tf.int32)], axis=0)
@@ -160,65 +164,39 @@ class TwinAlignedBilinearResize(tf_keras.layers.Layer):
         return tf.TensorShape([x_shape[0], reference_shape[1], reference_shape[2], x_shape[-1]])
 
 
-def _card_field(key):
-    return property(lambda self: json.loads(self._card_json)[key], doc=f"The card's ``{key}``.")
-
-
 @tf_keras.saving.register_keras_serializable(package="keras_lightnets")
 class TwinModelCard(tf_keras.layers.Layer):
     """The identity, carrying :class:`~keras_lightnets.layers.model_card.ModelCard`'s config into the
-    twin and the QAT model (so ``find_model_card`` reads the same card there). Same arguments as
-    ``ModelCard``; the values come back as JSON gives them (tuples as lists)."""
+    twin and the QAT model, so ``find_model_card`` and the preprocessing resolver read the same
+    card there: the same arguments, the same attributes (``preprocessing`` as the object)."""
 
-    _CARD_KEYS = (
-        "family",
-        "variant",
-        "architecture",
-        "mean",
-        "std",
-        "input_size",
-        "crop_pct",
-        "interpolation",
-        "features",
-        "pixel_max",
-    )
-
-    def __init__(
-        self,
-        family,
-        variant=None,
-        architecture=None,
-        mean=None,
-        std=None,
-        input_size=None,
-        crop_pct=None,
-        interpolation=None,
-        features=None,
-        pixel_max=None,
-        **kwargs,
-    ):
-        kwargs.setdefault("name", "model_card")
+    def __init__(self, family, variant=None, architecture=None, preprocessing=None, features=None, **kwargs):
+        legacy = {key: kwargs.pop(key) for key in LEGACY_PREPROCESSING_KEYS if key in kwargs}
+        kwargs.setdefault("name", MODEL_CARD_LAYER)
         super().__init__(**kwargs)
-        card = dict(
-            zip(
-                self._CARD_KEYS,
-                (family, variant, architecture, mean, std, input_size, crop_pct, interpolation, features, pixel_max),
-                strict=True,
-            )
-        )
+        recorded, self.in_graph_recorded = card_preprocessing(preprocessing, legacy)
+        card = {
+            "family": family,
+            "variant": variant,
+            "architecture": architecture,
+            "preprocessing": None if recorded is None else recorded.to_config(),
+            "features": features,
+        }
         # A string: tf_keras would wrap a dict or list attribute in a (non-JSON) tracking wrapper.
         self._card_json = json.dumps(card)
 
-    family = _card_field("family")
-    variant = _card_field("variant")
-    architecture = _card_field("architecture")
-    mean = _card_field("mean")
-    std = _card_field("std")
-    input_size = _card_field("input_size")
-    crop_pct = _card_field("crop_pct")
-    interpolation = _card_field("interpolation")
-    features = _card_field("features")
-    pixel_max = _card_field("pixel_max")
+    def _field(self, key):
+        return json.loads(self._card_json)[key]
+
+    family = property(lambda self: self._field("family"))
+    variant = property(lambda self: self._field("variant"))
+    architecture = property(lambda self: self._field("architecture"))
+    features = property(lambda self: self._field("features"))
+
+    @property
+    def preprocessing(self):
+        config = self._field("preprocessing")
+        return None if config is None else Preprocessing.from_config(config)
 
     def call(self, inputs):
         return inputs

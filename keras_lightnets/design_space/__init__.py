@@ -10,9 +10,9 @@
 
 from keras_lightnets.design_space.complexity import anynet_macs
 from keras_lightnets.design_space.edf import edf, plot_edfs
-from keras_lightnets.design_space.regnet_rule import Stage, regnet_stages
 from keras_lightnets.design_space.spaces import SPACES, sample
 from keras_lightnets.design_space.study import SampleResult, plot_complexity, train_samples
+from keras_lightnets.models.regnet_rule import Stage, regnet_stages
 
 __all__ = [
     "SPACES",

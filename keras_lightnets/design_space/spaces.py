@@ -25,7 +25,7 @@ import numpy as np
 
 from keras_lightnets.checks import check_choice, check_int, check_number
 from keras_lightnets.design_space.complexity import anynet_macs
-from keras_lightnets.design_space.regnet_rule import compatible_stage, regnet_stages
+from keras_lightnets.models.regnet_rule import compatible_stage, regnet_stages
 
 __all__ = ["SPACES", "sample"]
 

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 import keras
 
 from keras_lightnets.checks import check_int
+from keras_lightnets.data.pipeline import BUNDLED_DATASET, dataset_info, make_dataset, num_examples
+from keras_lightnets.models.anynet import AnyNet
+from keras_lightnets.profile import profile
+from keras_lightnets.training import inputs
+from keras_lightnets.training.modeling import compile_with_recipe
+from keras_lightnets.training.recipes import get_recipe
 
 __all__ = ["SampleResult", "plot_complexity", "train_samples"]
 
@@ -61,14 +67,6 @@ def train_samples(configs, *, epochs=5, image_size=None, dataset=None, seed=0, d
     but the dataset: a study trains many short-lived models, so this skips ``fit``'s run folder
     (checkpoints, logs), whose saves would cost more than the training here.
     """
-    # Imported here: the models import this package (AnyNet checks its stages with it).
-    from keras_lightnets.data.pipeline import BUNDLED_DATASET, dataset_info, make_dataset, num_examples
-    from keras_lightnets.models.anynet import AnyNet
-    from keras_lightnets.profile import profile
-    from keras_lightnets.training import inputs
-    from keras_lightnets.training.modeling import compile_with_recipe
-    from keras_lightnets.training.recipes import get_recipe
-
     configs = _check_configs(configs)
     check_int(epochs, "epochs", 1)
     if image_size is not None:

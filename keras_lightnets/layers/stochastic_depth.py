@@ -14,6 +14,11 @@ class StochasticDepth(keras.layers.Layer):
     unchanged (timm's ``DropPath``). At inference it is the identity. No Keras
     layer does this: ``Dropout(noise_shape=(None, 1, 1, 1))`` needs a static
     batch size.
+
+    A layer with ``trainable = False`` is the identity in training too, as a frozen Keras 3
+    ``BatchNormalization`` runs in inference mode: a block frozen for transfer learning
+    (:func:`keras_lightnets.transfer.freeze` sets the flag on each of its layers) then computes in
+    ``fit`` exactly what it computes at inference.
     """
 
     def __init__(self, rate, seed=None, **kwargs):
@@ -25,7 +30,7 @@ class StochasticDepth(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
-        if not training or self.rate == 0.0:
+        if not training or not self.trainable or self.rate == 0.0:
             return inputs
         keep = 1.0 - self.rate
         shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)

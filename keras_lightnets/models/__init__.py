@@ -5,14 +5,16 @@ A family module ends with ``FAMILY = Family(...)``. This package finds every suc
 exported here and its variants are registered without another edit.
 """
 
+import functools
 import importlib
 import pkgutil
 
 from keras_lightnets.models.variant import Family
 
-__all__ = ["family_modules"]
+__all__ = ["families", "family_modules"]
 
 
+@functools.cache  # the files of an installed package do not change while it runs
 def family_modules():
     """The modules of this package that define a ``FAMILY``, sorted by name."""
     found = []
@@ -22,7 +24,12 @@ def family_modules():
         module = importlib.import_module(f"{__name__}.{info.name}")
         if isinstance(getattr(module, "FAMILY", None), Family):
             found.append(module)
-    return found
+    return tuple(found)
+
+
+def families():
+    """Every family's :class:`~keras_lightnets.models.variant.Family`, sorted by module name."""
+    return tuple(module.FAMILY for module in family_modules())
 
 
 # Export every family's constructor (``MobileNetV2``, ``ReXNet``, ...) from this package.

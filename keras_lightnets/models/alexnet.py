@@ -26,7 +26,8 @@ from keras import layers
 
 from keras_lightnets.checks import check_choice, check_rate
 from keras_lightnets.layers import LocalResponseNormalization, max_pool_ceil
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model
 from keras_lightnets.models.variant import (
     Family,
     Preprocessing,
@@ -106,6 +107,7 @@ def _head(x, *, classes, classifier_activation, dropout, dropout_rate):
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
+@family_constructor
 def AlexNet(
     version="torchvision",
     include_top=True,
@@ -150,13 +152,12 @@ def AlexNet(
     config = VERSIONS[version]
     return build_model(
         FAMILY,
-        architecture={"version": version, "lrn": lrn},
+        locals(),
         body=partial(_body, version=version, lrn=lrn),
         head=partial(_head, dropout=config["dropout"], dropout_rate=dropout_rate),
         default_name="alexnet" if version == "torchvision" else "alexnet_original",
         min_size=config["min_size"],
         fixed_size_for_top=True,
-        **application_args(locals()),
     )
 
 

@@ -15,9 +15,10 @@ conventions: symmetric padding, BatchNorm epsilon 1e-5.
 from functools import partial
 
 from keras_lightnets.checks import check_int, check_number, check_positive, check_rate
-from keras_lightnets.design_space.regnet_rule import compatible_stage
 from keras_lightnets.layers import conv_bn_act, residual_block, squeeze_excite
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.regnet_rule import compatible_stage
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import Family
 
 __all__ = ["AnyNet", "anynet_body", "check_stages"]
@@ -101,6 +102,7 @@ def anynet_body(x, *, stem_width, stages, se_ratio, activation, drop_path_rate, 
     return x, tracker.maps
 
 
+@family_constructor
 def AnyNet(
     stem_width,
     depths,
@@ -152,19 +154,9 @@ def AnyNet(
         check_number(se_ratio, "se_ratio", minimum=0, maximum=1)
     check_rate(dropout_rate, "dropout_rate")
     check_rate(drop_path_rate, "drop_path_rate")
-    architecture = {
-        "stem_width": stem_width,
-        "depths": tuple(depths),
-        "widths": tuple(widths),
-        "strides": tuple(strides),
-        "bottleneck_ratios": tuple(bottleneck_ratios),
-        "group_widths": tuple(group_widths),
-        "se_ratio": se_ratio,
-        "activation": activation,
-    }
     return build_model(
         FAMILY,
-        architecture=architecture,
+        locals(),
         body=partial(
             anynet_body,
             stem_width=stem_width,
@@ -175,7 +167,6 @@ def AnyNet(
         ),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name="anynet",
-        **application_args(locals()),
     )
 
 

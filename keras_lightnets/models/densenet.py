@@ -31,7 +31,8 @@ from keras import layers
 
 from keras_lightnets.checks import check_int, check_number, check_rate
 from keras_lightnets.layers import bn_act_conv, conv_bn_act
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import Family, Reference, Variant, keras_source, torchvision_source
 
 __all__ = ["KERAS_BN_EPSILON", "TORCH_KEY_MAP", "DenseNet"]
@@ -87,6 +88,7 @@ def _body(x, *, blocks, growth_rate, init_features, bn_size, bn_epsilon, drop_ra
     return x, tracker.maps
 
 
+@family_constructor
 def DenseNet(
     depth=121,
     include_top=True,
@@ -147,7 +149,7 @@ def DenseNet(
         default_name += "_keras"
     return build_model(
         FAMILY,
-        architecture={**layout, "bn_size": bn_size, "bn_epsilon": bn_epsilon},
+        {**locals(), **layout},
         body=partial(
             _body,
             blocks=blocks,
@@ -161,7 +163,6 @@ def DenseNet(
         default_name=default_name,
         # The stem and each transition halve the size: 2 ** (blocks + 1) pixels leave a 1x1 map.
         min_size=2 ** (len(blocks) + 1),
-        **application_args(locals()),
     )
 
 

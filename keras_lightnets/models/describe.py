@@ -1,18 +1,16 @@
 """What a built model says about itself: its family, variant, architecture and preprocessing.
 
 Training and deployment code asks these functions, never ``model.name`` (users rename
-models). They read the :class:`~keras_lightnets.layers.ModelCard` in the graph and whether
-the graph starts with an in-graph normalization (``include_preprocessing=True`` or the
-deploy wrapper), and work on Keras 3 models, their tf_keras twins and QAT models alike.
+models). They read the :class:`~keras_lightnets.layers.ModelCard` in the graph (which also records
+whether the model normalizes its input itself), and work on Keras 3 models, their tf_keras twins
+and QAT models alike.
 """
 
 import dataclasses
 
 import keras
 
-from keras_lightnets.layers.model_card import find_model_card
-from keras_lightnets.models.scaffold import INPUT_NORMALIZATION_LAYER
-from keras_lightnets.models.variant import Preprocessing
+from keras_lightnets.layers.model_card import find_model_card, recorded_preprocessing
 
 __all__ = [
     "AUXILIARY_PREFIX",
@@ -30,19 +28,17 @@ AUXILIARY_PREFIX = "aux"
 
 
 def has_input_normalization(model):
-    """Whether ``model`` normalizes its pixels itself through an ``input_normalization`` layer."""
-    names = {getattr(layer, "layer", layer).name for layer in model.layers} | {layer.name for layer in model.layers}
-    return INPUT_NORMALIZATION_LAYER in names or f"quant_{INPUT_NORMALIZATION_LAYER}" in names
+    """Whether ``model`` normalizes its pixels itself (its card says so)."""
+    preprocessing = recorded_preprocessing(model)
+    return bool(preprocessing is not None and preprocessing.in_graph)
 
 
 def input_pixel_max(model):
     """The brightest pixel value a model that normalizes inside takes: 1.0 (``pixel / 255``, the
     deploy wrapper and most families) or 255.0 (raw pixels: EfficientNet built with
     ``include_preprocessing=True``); ``None`` for a model that does not normalize inside."""
-    if not has_input_normalization(model):
-        return None
-    card = find_model_card(model)
-    return float(getattr(card, "pixel_max", None) or 1.0)
+    preprocessing = recorded_preprocessing(model)
+    return float(preprocessing.pixel_max) if preprocessing is not None and preprocessing.in_graph else None
 
 
 def model_family(model):
@@ -60,27 +56,15 @@ def model_identity(model):
 
 
 def model_preprocessing(model):
-    """The :class:`Preprocessing` that feeds ``model``, or ``None`` when it records none.
-
-    A model that normalizes inside takes ``pixel / 255`` (mean 0 and std 1) or raw pixels
-    (mean 0 and std 1/255), with the recorded resize settings.
-    """
-    card = find_model_card(model)
-    preprocessing = None
-    if card is not None and card.mean is not None:
-        preprocessing = Preprocessing(
-            input_size=tuple(card.input_size or Preprocessing.input_size),
-            mean=card.mean,
-            std=card.std,
-            crop_pct=card.crop_pct if card.crop_pct is not None else Preprocessing.crop_pct,
-            interpolation=card.interpolation or Preprocessing.interpolation,
-        )
-    if has_input_normalization(model):
-        channels = model.input_shape[-1]
-        preprocessing = dataclasses.replace(
-            preprocessing or Preprocessing(), mean=(0.0,) * channels, std=(1.0 / input_pixel_max(model),) * channels
-        )
-    return preprocessing
+    """The :class:`Preprocessing` that feeds ``model`` from outside, or ``None`` when it records
+    none: a model that normalizes inside takes ``pixel / 255`` (mean 0 and std 1) or raw pixels
+    (mean 0 and std 1/255). Kept from 0.1.0; :func:`keras_lightnets.preprocessing.resolve_preprocessing`
+    gives the card's own record (with ``in_graph``)."""
+    preprocessing = recorded_preprocessing(model)
+    if preprocessing is None:
+        return None
+    mean, std = preprocessing.fed()
+    return dataclasses.replace(preprocessing, mean=mean, std=std, in_graph=False)
 
 
 def auxiliary_outputs(model):

@@ -55,7 +55,8 @@ from keras import layers
 
 from keras_lightnets.checks import check_bool, check_choice, check_rate
 from keras_lightnets.layers import activation_layer, bn_act_conv, conv_bn_act
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, timm_source
 
 __all__ = ["CONFIGS", "DPN", "TIMM_KEY_MAP", "dual_path_block"]
@@ -140,6 +141,7 @@ def _body(x, *, depth, head_activation):
     return x, tracker.maps
 
 
+@family_constructor
 def DPN(
     depth=92,
     include_top=True,
@@ -176,11 +178,10 @@ def DPN(
     check_rate(dropout_rate, "dropout_rate")
     return build_model(
         FAMILY,
-        architecture={"depth": depth, "b": b, "head_activation": head_activation},
+        locals(),
         body=partial(_body, depth=depth, head_activation=head_activation),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name=f"dpn{depth}{'b' if b else ''}",
-        **application_args(locals()),
     )
 
 

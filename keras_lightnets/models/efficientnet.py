@@ -18,10 +18,10 @@ from functools import partial
 
 from keras_lightnets.checks import check_choice, check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
+from keras_lightnets.models.arguments import family_constructor
 from keras_lightnets.models.mobilenetv2 import make_divisible
 from keras_lightnets.models.scaffold import (
     FeatureTracker,
-    application_args,
     build_model,
     dense_head,
     stage_block_name,
@@ -165,6 +165,7 @@ def _body(x, *, width_coefficient, depth_coefficient, lite, drop_connect_rate):
     return x, tracker.maps
 
 
+@family_constructor
 def EfficientNet(
     coefficient="b0",
     include_top=True,
@@ -213,14 +214,11 @@ def EfficientNet(
     width = named_width if width_coefficient is None else width_coefficient
     depth = named_depth if depth_coefficient is None else depth_coefficient
     # A coefficient equal to the name's is the named model: recorded as None so it matches its variant.
-    architecture = {
-        "coefficient": coefficient,
-        "width_coefficient": None if width == named_width else width,
-        "depth_coefficient": None if depth == named_depth else depth,
-    }
+    width_coefficient = None if width == named_width else width
+    depth_coefficient = None if depth == named_depth else depth
     return build_model(
         FAMILY,
-        architecture=architecture,
+        locals(),
         body=partial(
             _body,
             width_coefficient=width,
@@ -230,7 +228,6 @@ def EfficientNet(
         ),
         head=partial(dense_head, dropout_rate=dropout_rate, kernel_initializer=DENSE_KERNEL_INITIALIZER),
         default_name=f"efficientnet_{coefficient}",
-        **application_args(locals()),
     )
 
 

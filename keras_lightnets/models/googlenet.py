@@ -43,11 +43,11 @@ import keras
 from keras import layers
 
 from keras_lightnets.checks import check_bool, check_choice, check_rate
+from keras_lightnets.files import KERAS_WEIGHTS_SUFFIXES
 from keras_lightnets.layers import LocalResponseNormalization, conv_bn_act, max_pool_ceil
+from keras_lightnets.models.arguments import family_constructor
 from keras_lightnets.models.scaffold import (
-    WEIGHTS_FILE_SUFFIXES,
     FeatureTracker,
-    application_args,
     build_model,
     dense_head,
 )
@@ -181,7 +181,7 @@ def auxiliary_classifier(x, *, classes, classifier_activation, version, dropout_
 
 
 def _is_weights_file(weights):
-    return isinstance(weights, str | os.PathLike) and os.fspath(weights).endswith(WEIGHTS_FILE_SUFFIXES)
+    return isinstance(weights, str | os.PathLike) and os.fspath(weights).endswith(KERAS_WEIGHTS_SUFFIXES)
 
 
 def _with_auxiliary_classifiers(model, *, classes, classifier_activation, version, dropout_rate):
@@ -200,6 +200,7 @@ def _with_auxiliary_classifiers(model, *, classes, classifier_activation, versio
     return keras.Model(model.input, [model.outputs[0], *heads], name=model.name)
 
 
+@family_constructor
 def GoogLeNet(
     version="torchvision",
     include_top=True,
@@ -244,20 +245,16 @@ def GoogLeNet(
             "`aux_logits=True` adds classifiers, so it needs include_top=True and features_only=False; got "
             f"include_top={include_top!r}, features_only={features_only!r}"
         )
-    arguments = application_args(locals())
     # A weights file saved from a model with the auxiliary classifiers holds their weights too:
     # it is loaded after they are added (below), not into the inference model by the scaffold.
     file_for_aux = aux_logits and _is_weights_file(weights)
-    if file_for_aux:
-        arguments["weights"] = None
     model = build_model(
         FAMILY,
-        architecture={"version": version},
+        {**locals(), "weights": None if file_for_aux else weights},
         body=partial(_body, version=version),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name="googlenet" if version == "torchvision" else "googlenet_original",
         static="the auxiliary classifiers flatten a pooled map" if aux_logits else False,
-        **arguments,
     )
     if not aux_logits:
         return model

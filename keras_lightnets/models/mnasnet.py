@@ -13,11 +13,11 @@ from functools import partial
 
 from keras_lightnets.checks import check_choice, check_positive, check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
+from keras_lightnets.models.arguments import family_constructor
 from keras_lightnets.models.efficientnet import timm_key_map
 from keras_lightnets.models.mobilenetv2 import make_divisible
 from keras_lightnets.models.scaffold import (
     FeatureTracker,
-    application_args,
     build_model,
     dense_head,
     stage_block_name,
@@ -105,6 +105,7 @@ def _body(x, *, alpha, version, bn_epsilon, drop_path_rate):
     return x, tracker.maps
 
 
+@family_constructor
 def MnasNet(
     alpha=1.0,
     version="b1",
@@ -153,14 +154,12 @@ def MnasNet(
     check_rate(dropout_rate, "dropout_rate")
     check_rate(drop_path_rate, "drop_path_rate")
     check_positive(bn_epsilon, "bn_epsilon")
-    architecture = {"alpha": alpha, "version": version, "bn_epsilon": bn_epsilon}
     return build_model(
         FAMILY,
-        architecture=architecture,
-        body=partial(_body, **architecture, drop_path_rate=drop_path_rate),
+        locals(),
+        body=partial(_body, **FAMILY.architecture_of(locals()), drop_path_rate=drop_path_rate),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name=f"mnasnet_{version}_{width_tag(alpha)}",
-        **application_args(locals()),
     )
 
 

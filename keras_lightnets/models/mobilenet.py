@@ -8,7 +8,8 @@ from functools import partial
 
 from keras_lightnets.checks import check_choice, check_positive, check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, depthwise_separable
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head, width_tag
 from keras_lightnets.models.variant import INCEPTION_PREPROCESSING, Family, Reference, Variant, keras_source
 
 # Table 1 of the paper: a 3x3/2 stem of 32 filters, then 13 depthwise
@@ -59,6 +60,7 @@ def _body(x, *, alpha, depth_multiplier, activation, padding, bn_epsilon):
     return x, tracker.maps
 
 
+@family_constructor
 def MobileNet(
     alpha=1.0,
     depth_multiplier=1,
@@ -102,22 +104,14 @@ def MobileNet(
     check_positive(bn_epsilon, "bn_epsilon")
     if int(STEM_FILTERS * alpha) < 1:
         raise ValueError(f"`alpha` must be at least {1 / STEM_FILTERS} so every layer keeps a channel, got {alpha}")
-    architecture = {
-        "alpha": alpha,
-        "depth_multiplier": depth_multiplier,
-        "activation": activation,
-        "padding": padding,
-        "bn_epsilon": bn_epsilon,
-    }
     # keras.applications ends in GAP → Dropout → 1x1 conv → Reshape; a Dense
     # layer is the same function with the same parameters.
     return build_model(
         FAMILY,
-        architecture=architecture,
-        body=partial(_body, **architecture),
+        locals(),
+        body=partial(_body, **FAMILY.architecture_of(locals())),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name=f"mobilenetv1_{width_tag(alpha)}",
-        **application_args(locals()),
     )
 
 

@@ -8,7 +8,8 @@ from functools import partial
 
 from keras_lightnets.checks import check_choice, check_positive, check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head, width_tag
 from keras_lightnets.models.variant import INCEPTION_PREPROCESSING, Family, Reference, Variant, keras_source
 
 # Table 2 of the paper: (expansion t, output channels c, repeats n, first stride s).
@@ -69,6 +70,7 @@ def _body(x, *, alpha, activation, padding, bn_epsilon, drop_path_rate):
     return x, tracker.maps
 
 
+@family_constructor
 def MobileNetV2(
     alpha=1.0,
     include_top=True,
@@ -110,14 +112,12 @@ def MobileNetV2(
     check_rate(drop_path_rate, "drop_path_rate")
     check_choice(padding, "padding", PADDINGS)
     check_positive(bn_epsilon, "bn_epsilon")
-    architecture = {"alpha": alpha, "activation": activation, "padding": padding, "bn_epsilon": bn_epsilon}
     return build_model(
         FAMILY,
-        architecture=architecture,
-        body=partial(_body, **architecture, drop_path_rate=drop_path_rate),
+        locals(),
+        body=partial(_body, **FAMILY.architecture_of(locals()), drop_path_rate=drop_path_rate),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name=f"mobilenetv2_{width_tag(alpha)}",
-        **application_args(locals()),
     )
 
 

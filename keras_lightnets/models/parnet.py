@@ -61,7 +61,8 @@ from keras_lightnets.checks import check_choice, check_number, check_rate
 from keras_lightnets.layers import activation_layer, conv_bn_act
 from keras_lightnets.layers.channel_shuffle import ChannelShuffle
 from keras_lightnets.layers.rep_branches import rep_branches
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant
 
 __all__ = ["ParNet", "parnet_block", "parnet_fusion"]
@@ -150,6 +151,7 @@ def _body(x, *, planes, last_width, layout, activation):
     return x, tracker.maps
 
 
+@family_constructor
 def ParNet(
     planes=(92, 192, 384),
     last_width=1280,
@@ -194,13 +196,12 @@ def ParNet(
     downsamplings = 5 if layout == "imagenet" else 2
     return build_model(
         FAMILY,
-        architecture={"planes": planes, "last_width": last_width, "layout": layout, "activation": activation},
+        locals(),
         body=partial(_body, planes=planes, last_width=last_width, layout=layout, activation=activation),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name=_default_name(planes, last_width, layout, classes),
         # Each stride-2 block needs a map of at least 2 pixels to pool 2x2.
         min_size=2**downsamplings,
-        **application_args(locals()),
     )
 
 

@@ -46,7 +46,8 @@ from keras import layers
 
 from keras_lightnets.checks import check_int, check_rate
 from keras_lightnets.layers import conv_bn_act
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, WeightSource
 
 __all__ = ["CADENE_WEIGHTS", "TORCH_KEY_MAP", "PolyNet", "module_scales", "poly_module", "two_way"]
@@ -224,6 +225,7 @@ def _body(x, *, modules):
     return x, tracker.maps
 
 
+@family_constructor
 def PolyNet(
     modules=(10, 20, 10),
     include_top=True,
@@ -258,12 +260,11 @@ def PolyNet(
     check_rate(dropout_rate, "dropout_rate")
     return build_model(
         FAMILY,
-        architecture={"modules": modules},
+        locals(),
         body=partial(_body, modules=modules),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name="polynet",
         min_size=MIN_INPUT_SIZE,
-        **application_args(locals()),
     )
 
 

@@ -47,7 +47,8 @@ from keras import layers
 
 from keras_lightnets.checks import check_bool, check_choice, check_int, check_number, check_rate
 from keras_lightnets.layers import bn_act_conv, conv_bn_act, residual_add
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant
 
 __all__ = ["TORCH_KEY_MAPS", "PyramidNet", "pyramidal_unit", "pyramidnet_widths", "stage_units"]
@@ -154,6 +155,7 @@ def _body(x, *, depth, alpha, bottleneck, layout):
     return x, tracker.maps
 
 
+@family_constructor
 def PyramidNet(
     depth=101,
     alpha=360,
@@ -201,17 +203,15 @@ def PyramidNet(
         )
     stage_units(depth, bottleneck, layout)  # checks the depth
     check_rate(dropout_rate, "dropout_rate")
-    architecture = {"depth": depth, "alpha": alpha, "bottleneck": bottleneck, "layout": layout}
     suffix = ("_bottleneck" if bottleneck else "") + ("_cifar" if layout == "cifar" else "")
     return build_model(
         FAMILY,
-        architecture=architecture,
-        body=partial(_body, **architecture),
+        locals(),
+        body=partial(_body, **FAMILY.architecture_of(locals())),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name=f"pyramidnet{depth}_a{alpha:g}{suffix}",
         # Each stride-2 step needs at least 2 pixels: 2 steps on CIFAR (4 px), 5 on ImageNet.
         min_size=4 if layout == "cifar" else 32,
-        **application_args(locals()),
     )
 
 

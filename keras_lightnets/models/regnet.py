@@ -13,9 +13,10 @@ Reference: pycls ``configs/dds_baselines`` (the 24 published models) and timm ``
 from functools import partial
 
 from keras_lightnets.checks import check_number, check_rate
-from keras_lightnets.design_space.regnet_rule import regnet_stages
 from keras_lightnets.models.anynet import STEM_WIDTH, anynet_body
-from keras_lightnets.models.scaffold import application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.regnet_rule import regnet_stages
+from keras_lightnets.models.scaffold import build_model, dense_head
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, timm_source
 
 __all__ = ["TIMM_KEY_MAP", "RegNet"]
@@ -24,6 +25,7 @@ REGNETY_SE_RATIO = 0.25
 STAGE_STRIDE = 2
 
 
+@family_constructor
 def RegNet(
     w0,
     wa,
@@ -72,15 +74,7 @@ def RegNet(
     check_rate(drop_path_rate, "drop_path_rate")
     return build_model(
         FAMILY,
-        architecture={
-            "w0": w0,
-            "wa": wa,
-            "wm": wm,
-            "depth": depth,
-            "group_width": group_width,
-            "se_ratio": se_ratio,
-            "activation": activation,
-        },
+        locals(),
         body=partial(
             anynet_body,
             stem_width=STEM_WIDTH,
@@ -91,7 +85,6 @@ def RegNet(
         ),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name="regnety_custom" if se_ratio else "regnetx_custom",
-        **application_args(locals()),
     )
 
 

@@ -25,7 +25,8 @@ from keras import layers
 from keras_lightnets.checks import check_int, check_number, check_rate
 from keras_lightnets.layers import activation_layer
 from keras_lightnets.layers.rep_branches import rep_branches
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import Family, Reference, Variant, timm_source
 
 __all__ = ["TIMM_KEY_MAP", "RepVGG", "repvgg_block"]
@@ -66,6 +67,7 @@ def _body(x, *, depths, width_multipliers, groups, activation):
     return x, tracker.maps
 
 
+@family_constructor
 def RepVGG(
     depths=A_DEPTHS,
     width_multipliers=(0.75, 0.75, 0.75, 2.5),
@@ -113,16 +115,10 @@ def RepVGG(
     depths, width_multipliers = tuple(depths), tuple(width_multipliers)
     return build_model(
         FAMILY,
-        architecture={
-            "depths": depths,
-            "width_multipliers": width_multipliers,
-            "groups": groups,
-            "activation": activation,
-        },
+        locals(),
         body=partial(_body, depths=depths, width_multipliers=width_multipliers, groups=groups, activation=activation),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name="repvgg_custom",
-        **application_args(locals()),
     )
 
 

@@ -69,7 +69,8 @@ from keras import layers
 from keras_lightnets.checks import check_choice
 from keras_lightnets.layers import conv_bn_act, max_pool_ceil
 from keras_lightnets.layers.interp import AlignedBilinearResize
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant
 
 __all__ = ["ResidualAttentionNet", "attention_module", "min_input_size"]
@@ -262,6 +263,7 @@ def _check_input_size(input_shape, input_tensor, layout):
             )
 
 
+@family_constructor
 def ResidualAttentionNet(
     depth=56,
     include_top=True,
@@ -298,12 +300,11 @@ def ResidualAttentionNet(
     prefix = "resattnext" if unit == "resnext" else "resattnet"
     return build_model(
         FAMILY,
-        architecture={"depth": depth, "unit": unit, "layout": layout},
+        locals(),
         body=partial(_body, depth=depth, unit=unit, layout=layout),
         head=partial(dense_head, dropout_rate=0.0),
         default_name=f"{prefix}{depth}" + ("_cifar" if layout == "cifar" else ""),
         min_size=min_input_size(layout),
-        **application_args(locals()),
     )
 
 

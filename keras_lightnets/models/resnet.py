@@ -23,7 +23,8 @@ from keras import layers
 
 from keras_lightnets.checks import check_choice, check_int, check_rate
 from keras_lightnets.layers import conv_bn_act, residual_block
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import (
     Family,
     Preprocessing,
@@ -108,6 +109,7 @@ def _body(x, *, depth, groups, width_per_group, version, activation, drop_path_r
     return x, tracker.maps
 
 
+@family_constructor
 def ResNet(
     depth=50,
     include_top=True,
@@ -165,13 +167,7 @@ def ResNet(
         default_name = f"resnet{depth}" + ("_v1" if version == "1" else "")
     return build_model(
         FAMILY,
-        architecture={
-            "depth": depth,
-            "groups": groups,
-            "width_per_group": width_per_group,
-            "version": version,
-            "activation": activation,
-        },
+        locals(),
         body=partial(
             _body,
             depth=depth,
@@ -183,7 +179,6 @@ def ResNet(
         ),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name=default_name,
-        **application_args(locals()),
     )
 
 

@@ -8,7 +8,8 @@ from functools import partial
 
 from keras_lightnets.checks import check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual, squeeze_excite
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, dense_head, width_tag
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head, width_tag
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, timm_source
 
 # The paper's channel configuration: 16 inverted-residual blocks in six stages
@@ -77,6 +78,7 @@ def _body(x, *, width, activation, drop_path_rate):
     return x, tracker.maps
 
 
+@family_constructor
 def ReXNet(
     width=1.0,
     include_top=True,
@@ -119,11 +121,10 @@ def ReXNet(
         raise ValueError(f"`width` must be at least {1 / HEAD_CHANNELS} so the head keeps a channel, got {width}")
     return build_model(
         FAMILY,
-        architecture={"width": width, "activation": activation},
+        locals(),
         body=partial(_body, width=width, activation=activation, drop_path_rate=drop_path_rate),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name=f"rexnet_{width_tag(width)}",
-        **application_args(locals()),
     )
 
 

@@ -10,9 +10,10 @@ from keras import layers
 
 from keras_lightnets.checks import check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, inverted_residual
+from keras_lightnets.models.arguments import family_constructor
 from keras_lightnets.models.mobilenetv2 import make_divisible
 from keras_lightnets.models.rexnet import STAGE_REPEATS, STAGE_STRIDES
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model, width_tag
+from keras_lightnets.models.scaffold import FeatureTracker, build_model, width_tag
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant
 
 INITIAL_CHANNELS, FINAL_CHANNELS = 16, 164  # 164 added over 15 steps (not 180 over 16)
@@ -87,6 +88,7 @@ def _head(x, *, classes, classifier_activation, dropout_rate):
     return layers.Activation(classifier_activation, name="predictions")(x)
 
 
+@family_constructor
 def ReXNetLite(
     width=1.0,
     include_top=True,
@@ -122,11 +124,10 @@ def ReXNetLite(
     check_rate(drop_path_rate, "drop_path_rate")
     return build_model(
         FAMILY,
-        architecture={"width": width},
+        locals(),
         body=partial(_body, width=width, drop_path_rate=drop_path_rate),
         head=partial(_head, dropout_rate=dropout_rate),
         default_name=f"rexnet_lite_{width_tag(width)}",
-        **application_args(locals()),
     )
 
 

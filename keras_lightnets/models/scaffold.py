@@ -1,42 +1,61 @@
 """The build scaffold every family shares: a family file gives its body and its head, this
-module does the rest.
+module assembles the rest.
 
 It owns the keras.applications arguments (``include_top, weights, input_tensor,
 input_shape, pooling, classes, classifier_activation, name``) plus ``features_only`` and
 ``include_preprocessing``: they are checked here, once, before a single layer is built.
-Then it makes the input, the optional in-graph normalization, the :class:`ModelCard`
-(what the model is, carried in the graph), calls the family's body, taps the feature maps,
-adds the family's head or the pooling, and loads a weights file into the full classifier
-before cutting out what was asked for, so a classifier's weights file loads into its
-``features_only`` and ``include_top=False`` models too.
+Then it makes the input, the optional in-graph normalization
+(:mod:`keras_lightnets.layers.input_normalization`), the :class:`ModelCard` (what the model is,
+carried in the graph), calls the family's body, taps the feature maps, adds the family's head or
+the pooling, and loads a weights file into the full classifier before cutting out what was asked
+for, so a classifier's weights file loads into its ``features_only`` and ``include_top=False``
+models too. Which weights file a ``weights=`` names is :mod:`keras_lightnets.weight_files`'
+business (published tags, downloads, the cache).
 
-A family constructor is its own argument checks plus one call::
+A family constructor is its own argument checks plus one call with its ``locals()``, from which
+the scaffold reads its own arguments and the family's architecture arguments (listed once, in
+``Family.architecture_args``)::
 
-    return build_model(
-        FAMILY, architecture={"width": width}, body=partial(_body, ...), head=partial(dense_head, ...),
-        default_name=f"rexnet_{width_tag(width)}", **application_args(locals()),
-    )
+    @family_constructor
+    def ReXNet(width=1.0, include_top=True, ...):
+        check_width(width, "width")
+        return build_model(
+            FAMILY, locals(), body=partial(_body, width=width), head=partial(dense_head, dropout_rate=0.2),
+            default_name=f"rexnet_{width_tag(width)}",
+        )
 """
 
 import contextlib
-import inspect
-import os
+import dataclasses
 import warnings
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 from keras import layers
 
+from keras_lightnets import models
 from keras_lightnets.checks import check_bool, check_choice, check_positive
+from keras_lightnets.files import KERAS_WEIGHTS_SUFFIXES
+from keras_lightnets.layers.input_normalization import (
+    INPUT_NORMALIZATION_LAYER,
+    input_normalization,
+    set_input_normalization,
+)
 from keras_lightnets.layers.model_card import ModelCard
+from keras_lightnets.models.variant import json_safe
+from keras_lightnets.weight_files.download import pretrained_weights_file
+from keras_lightnets.weight_files.errors import CheckpointError
+from keras_lightnets.weight_files.keras_weights import keras_load_message, sanitized_weights_file
+from keras_lightnets.weight_files.weights_argument import PUBLISHED_CLASSES, parse_weights_argument, published_source
 
 __all__ = [
     "APPLICATION_ARGS",
     "DEFAULT_INPUT_SHAPE",
     "INPUT_NORMALIZATION_LAYER",
     "MIN_INPUT_SIZE",
+    "ApplicationArgs",
     "FeatureTracker",
-    "application_args",
     "build_model",
     "dense_head",
     "stage_block_name",
@@ -47,28 +66,32 @@ POOLINGS = (None, "avg", "max")
 DEFAULT_INPUT_SHAPE = (224, 224, 3)
 # Five stride-2 reductions need at least 32 pixels to leave a 1x1 map.
 MIN_INPUT_SIZE = 32
-# The frozen 1x1 depthwise convolution that ``include_preprocessing=True`` puts first (and
-# the deploy path puts in front of models for Android): a per-channel ``(x - mean) / std``
-# that tfmot quantizes like any convolution.
-INPUT_NORMALIZATION_LAYER = "input_normalization"
-# The arguments of every constructor that the scaffold owns.
-APPLICATION_ARGS = (
-    "include_top",
-    "weights",
-    "input_tensor",
-    "input_shape",
-    "pooling",
-    "classes",
-    "classifier_activation",
-    "name",
-    "features_only",
-    "include_preprocessing",
-)
+# Kept under its former name for code written against 0.1.0 (keras_lightnets.files has it now).
+WEIGHTS_FILE_SUFFIXES = KERAS_WEIGHTS_SUFFIXES
 
 
-def application_args(arguments):
-    """The scaffold's arguments out of a constructor's ``locals()``."""
-    return {key: arguments[key] for key in APPLICATION_ARGS}
+@dataclass(frozen=True)
+class ApplicationArgs:
+    """The arguments of every constructor that the scaffold owns (keras.applications' and two more)."""
+
+    include_top: bool
+    weights: object
+    input_tensor: object
+    input_shape: object
+    pooling: str | None
+    classes: int
+    classifier_activation: object
+    name: str | None
+    features_only: bool
+    include_preprocessing: bool
+
+    @classmethod
+    def of(cls, arguments):
+        """Those arguments out of a constructor's ``locals()``."""
+        return cls(**{key: arguments[key] for key in APPLICATION_ARGS})
+
+
+APPLICATION_ARGS = tuple(field.name for field in dataclasses.fields(ApplicationArgs))
 
 
 def width_tag(width):
@@ -108,61 +131,6 @@ def dense_head(x, *, classes, classifier_activation, dropout_rate, kernel_initia
 
 # ----------------------------------------------------------------------------------------
 # Checks of the keras.applications arguments
-
-
-WEIGHTS_FILE_SUFFIXES = (".weights.h5", ".keras")
-
-
-def _check_weights(weights):
-    """``None``, ``("file", path)`` or ``("published", tag)`` (``"imagenet"`` or a tag such as ``"tv_in1k"``)."""
-    if weights is None:
-        return None
-    if not isinstance(weights, (str, os.PathLike)):
-        raise TypeError(
-            f"`weights` must be None, 'imagenet', a published tag or the path to a Keras weights file, got {weights!r}"
-        )
-    path = os.fspath(weights)
-    if isinstance(weights, str) and not path.endswith(WEIGHTS_FILE_SUFFIXES) and path.replace("_", "").isalnum():
-        return "published", path.lower()
-    if not path.endswith(WEIGHTS_FILE_SUFFIXES):
-        raise ValueError(
-            f"`weights` must be None, 'imagenet', a published tag or a '.weights.h5' / '.keras' file, got {path!r} "
-            "(for a .pth / .safetensors checkpoint use keras_lightnets.weights.load_checkpoint)"
-        )
-    if not os.path.isfile(path):
-        raise ValueError(f"`weights` file does not exist: {path!r}")
-    from keras_lightnets.files import check_keras_file, check_weights_h5
-
-    (check_keras_file if path.endswith(".keras") else check_weights_h5)(path, "weights")
-    return "file", path
-
-
-def _published_source(variant, tag, *, include_top, classes):
-    """``(registry row, WeightSource)`` of ``variant``'s published checkpoint ``tag``."""
-    from keras_lightnets.registry import get_entry, list_models
-
-    if variant is not None:
-        variant = get_entry(variant.name)  # the registry's row: the one source of truth for lookups
-    if variant is None or not variant.weights:
-        with_weights = [name for name in list_models() if get_entry(name).weights]
-        what = "this architecture is no registered variant" if variant is None else f"{variant.name!r} has none yet"
-        raise ValueError(
-            f"`weights={tag!r}`: no published weights ({what}); variants with published weights: "
-            f"{', '.join(with_weights) or 'none'}"
-        )
-    tags = [source.tag for source in variant.weights]
-    source = variant.weights[0] if tag == "imagenet" else next((s for s in variant.weights if s.tag == tag), None)
-    if source is None:
-        raise ValueError(
-            f"`weights={tag!r}`: {variant.name!r} publishes {', '.join(repr(t) for t in tags)} "
-            f"('imagenet' is {tags[0]!r})"
-        )
-    if include_top and classes != 1000:
-        raise ValueError(
-            f"`weights={tag!r}` with `include_top=True` needs classes=1000 (the published classifier), got "
-            f"classes={classes}; use include_top=False for a new head"
-        )
-    return variant, source
 
 
 def _check_classifier_activation(activation):
@@ -255,38 +223,6 @@ def _resolve_input_shape(input_tensor, input_shape, *, default_shape, min_size, 
     return shape
 
 
-# ----------------------------------------------------------------------------------------
-# What the model is: its variant, and the architecture arguments it was built with
-
-
-def _architecture_record(family, architecture, classes):
-    """``(variant or None, JSON-safe architecture)``: the registered variant these arguments make
-    (of several with this architecture, the one whose default ``classes`` it has)."""
-    defaults = {
-        key: parameter.default
-        for key, parameter in inspect.signature(family.constructor).parameters.items()
-        if key in family.architecture_args
-    }
-    candidates = [
-        variant
-        for variant in family.variants
-        if all({**defaults, **variant.kwargs}.get(key) == value for key, value in architecture.items())
-    ]
-    matched = next((v for v in candidates if v.classes == classes), candidates[0] if candidates else None)
-    safe = {key: _json_safe(value) for key, value in architecture.items()}
-    return matched, {"constructor": family.constructor.__name__, "args": safe}
-
-
-def _json_safe(value):
-    """Primitives as they are, tuples / lists of primitives as lists, anything else as its repr."""
-    primitive = (str, int, float, bool, type(None))
-    if isinstance(value, primitive):
-        return value
-    if isinstance(value, (tuple, list)) and all(isinstance(item, primitive) for item in value):
-        return list(value)
-    return repr(value)
-
-
 def _default_name(family, variant, default_name):
     if variant is not None:
         return variant.name
@@ -294,20 +230,6 @@ def _default_name(family, variant, default_name):
     if default_name in family.variants_by_name:
         return f"{default_name}_custom"
     return default_name
-
-
-def _add_input_normalization(x):
-    return layers.DepthwiseConv2D(1, use_bias=True, trainable=False, name=INPUT_NORMALIZATION_LAYER)(x)
-
-
-def _set_input_normalization(model, mean, std, pixel_max):
-    """``(x / pixel_max - mean) / std`` as the frozen depthwise 1x1 conv's kernel and bias."""
-    channels = model.get_layer(INPUT_NORMALIZATION_LAYER).input.shape[-1]
-    mean = np.resize(np.asarray(mean, np.float32), channels)
-    std = np.resize(np.asarray(std, np.float32), channels)
-    model.get_layer(INPUT_NORMALIZATION_LAYER).set_weights(
-        [(1.0 / (std * pixel_max)).reshape(1, 1, channels, 1).astype(np.float32), (-mean / std).astype(np.float32)]
-    )
 
 
 def _make_inputs(input_tensor, input_shape):
@@ -329,23 +251,81 @@ def _global_pool(x, pooling):
     return x
 
 
+def _check_application_args(args):
+    """Every scaffold argument checked; returns the parsed ``weights`` (``None`` or a
+    :class:`~keras_lightnets.weight_files.weights_argument.WeightsArgument`)."""
+    check_bool(args.include_top, "include_top")
+    check_bool(args.features_only, "features_only")
+    check_bool(args.include_preprocessing, "include_preprocessing")
+    check_choice(args.pooling, "pooling", POOLINGS)
+    check_positive(args.classes, "classes", integer=True)
+    _check_classifier_activation(args.classifier_activation)
+    _check_head_arguments(args.include_top, args.features_only, args.pooling, args.classes, args.classifier_activation)
+    _check_name(args.name)
+    weights = parse_weights_argument(args.weights)
+    _check_input_tensor_matches_shape(args.input_tensor, args.input_shape)
+    return weights
+
+
+def _check_flattening_head(args, shape, preprocessing, weights):
+    """keras.applications' rules for a head that flattens the last feature map (VGG, AlexNet)."""
+    if not args.include_top or args.features_only:
+        return
+    if None in shape[:2]:
+        raise ValueError(
+            f"`include_top=True` needs a fixed input size: this model's classifier flattens the last feature "
+            f"map, whose size follows the input. Pass input_shape=({preprocessing.input_size[0]}, "
+            f"{preprocessing.input_size[1]}, {shape[2]}), or include_top=False for any size; got {shape}"
+        )
+    published_size = tuple(preprocessing.input_size[:2])
+    if weights is not None and weights.published and tuple(shape[:2]) != published_size:
+        # The published classifier's first dense layer takes the flattened map of the published
+        # input size, no other.
+        raise ValueError(
+            f"`weights={weights.tag!r}` with `include_top=True` needs input_shape=({published_size[0]}, "
+            f"{published_size[1]}, {shape[2]}): the published classifier flattens the last feature map of a "
+            f"{published_size[0]}x{published_size[1]} input; got {shape}. Use include_top=False for other sizes"
+        )
+
+
+def _assemble(family, variant, architecture, args, *, shape, preprocessing, body, head, model_name, head_classes):
+    """``(model, full classifier or None, output of the input normalization or None)``; the full
+    classifier, with ``head_classes`` outputs, is made when ``head_classes`` is not None."""
+    inputs, x = _make_inputs(args.input_tensor, shape)
+    normalized = None
+    if args.include_preprocessing:
+        x = normalized = input_normalization(x)
+    card = ModelCard(
+        family=family.name,
+        variant=None if variant is None else variant.name,
+        architecture={"constructor": family.constructor.__name__, "args": json_safe(architecture)},
+        preprocessing=dataclasses.replace(preprocessing, in_graph=bool(args.include_preprocessing)),
+    )
+    x, features = body(card(x))
+    # Feature taps by layer name, so features can be read out of any built classifier too.
+    card.features = [[stride, features[stride]._keras_history.operation.name] for stride in sorted(features)]
+
+    full = None
+    if head_classes is not None:
+        outputs = head(x, classes=head_classes, classifier_activation=args.classifier_activation)
+        full = keras.Model(inputs, outputs, name=model_name)
+    if args.features_only:
+        # A list in stride order (a dict would come back sorted by key, "stride16" before
+        # "stride2"); Identity layers give the outputs stable names.
+        outputs = [layers.Identity(name=f"stride{stride}")(features[stride]) for stride in sorted(features)]
+        return keras.Model(inputs, outputs, name=model_name), full, normalized
+    if args.include_top:
+        return full, full, normalized
+    return keras.Model(inputs, _global_pool(x, args.pooling), name=model_name), full, normalized
+
+
 def build_model(
     family,
+    arguments,
     *,
-    architecture,
     body,
     head,
     default_name,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    features_only,
-    include_preprocessing,
     min_size=MIN_INPUT_SIZE,
     fixed_size_for_top=False,
     static=False,
@@ -354,7 +334,10 @@ def build_model(
 
     Args:
         family: the family's :class:`~keras_lightnets.models.variant.Family`.
-        architecture: ``{argument: value}`` of the architecture arguments the constructor got.
+        arguments: the constructor's ``locals()`` after its own checks: the scaffold reads its
+            :data:`APPLICATION_ARGS` and the family's ``architecture_args`` (what the model card
+            records and the variant is matched on; a constructor that normalizes one, such as
+            DenseNet's layout, rebinds it before the call) from it.
         body: ``body(x) -> (x, {stride: feature map})``, the network up to its last feature map.
         head: ``head(x, *, classes, classifier_activation) -> outputs``, the family's classifier.
         default_name: the model's name when ``name`` is None and the architecture is no
@@ -364,99 +347,53 @@ def build_model(
             ``include_top=True`` needs a fixed input size (keras.applications' rule).
         static: the body needs a static input size whatever the head; a string says why.
     """
-    check_bool(include_top, "include_top")
-    check_bool(features_only, "features_only")
-    check_bool(include_preprocessing, "include_preprocessing")
-    check_choice(pooling, "pooling", POOLINGS)
-    check_positive(classes, "classes", integer=True)
-    _check_classifier_activation(classifier_activation)
-    _check_head_arguments(include_top, features_only, pooling, classes, classifier_activation)
-    _check_name(name)
-    weights_spec = _check_weights(weights)
-    _check_input_tensor_matches_shape(input_tensor, input_shape)
-    variant, record = _architecture_record(family, architecture, classes)
-    preprocessing = variant.preprocessing if variant is not None else family.preprocessing
-    published = weights_spec is not None and weights_spec[0] == "published"
-    if published:
-        entry, source = _published_source(variant, weights_spec[1], include_top=include_top, classes=classes)
+    args = ApplicationArgs.of(arguments)
+    weights = _check_application_args(args)
+    architecture = family.architecture_of(arguments)
+    # The one lookup of what this model is: the card, the name and the published weights follow it.
+    variant = family.variant_for(architecture, args.classes)
+    preprocessing = family.preprocessing if variant is None else variant.preprocessing
+    source = None
+    if weights is not None and weights.published:
+        source = published_source(
+            variant, weights.tag, include_top=args.include_top, classes=args.classes, families=models.families()
+        )
         # Weights trained with another preprocessing than the variant's (timm's tv2_in1k crop,
         # ap_in1k's Inception mean) carry theirs into the model card and in-graph normalization.
         preprocessing = source.preprocessing or preprocessing
     shape = _resolve_input_shape(
-        input_tensor,
-        input_shape,
-        default_shape=preprocessing.input_size,
-        min_size=min_size,
-        static=static,
+        args.input_tensor, args.input_shape, default_shape=preprocessing.input_size, min_size=min_size, static=static
     )
-    if fixed_size_for_top and include_top and not features_only and None in shape[:2]:
-        raise ValueError(
-            f"`include_top=True` needs a fixed input size: this model's classifier flattens the last feature "
-            f"map, whose size follows the input. Pass input_shape=({preprocessing.input_size[0]}, "
-            f"{preprocessing.input_size[1]}, {shape[2]}), or include_top=False for any size; got {shape}"
-        )
-    published_size = tuple(preprocessing.input_size[:2])
-    if fixed_size_for_top and include_top and not features_only and published and tuple(shape[:2]) != published_size:
-        # keras.applications' rule: the published classifier's first dense layer takes the flattened
-        # map of the published input size, no other.
-        raise ValueError(
-            f"`weights={weights_spec[1]!r}` with `include_top=True` needs input_shape=({published_size[0]}, "
-            f"{published_size[1]}, {shape[2]}): the published classifier flattens the last feature map of a "
-            f"{published_size[0]}x{published_size[1]} input; got {shape}. Use include_top=False for other sizes"
-        )
-    if published:
-        from keras_lightnets.weights.download import pretrained_weights_file
-
-        # After every argument check, before this model is built: downloaded and converted once,
-        # later calls read the cache.
-        weights_path = pretrained_weights_file(entry, source)
+    if fixed_size_for_top:
+        _check_flattening_head(args, shape, preprocessing, weights)
+    # After every argument check, before this model is built: downloaded and converted once,
+    # later calls read the (verified) cache.
+    if source is not None:
+        weights_path = pretrained_weights_file(variant, source)
     else:
-        weights_path = None if weights_spec is None else weights_spec[1]
-
-    inputs, x = _make_inputs(input_tensor, shape)
-    normalized = None
-    if include_preprocessing:
-        x = normalized = _add_input_normalization(x)
-    card = ModelCard(
-        family=family.name,
-        variant=None if variant is None else variant.name,
-        architecture=record,
-        mean=preprocessing.mean,
-        std=preprocessing.std,
-        input_size=preprocessing.input_size,
-        crop_pct=preprocessing.crop_pct,
-        interpolation=preprocessing.interpolation,
-        pixel_max=preprocessing.pixel_max if include_preprocessing else None,
-    )
-    x = card(x)
-    x, features = body(x)
-    # Feature taps by layer name, so features can be read out of any built classifier too.
-    card.features = [[stride, features[stride]._keras_history.operation.name] for stride in sorted(features)]
-
-    model_name = name or _default_name(family, variant, default_name)
-    full = None
-    if include_top or weights_path is not None:
+        weights_path = None if weights is None else weights.path
+    head_classes = None
+    if args.include_top or weights_path is not None:
         # A published classifier has 1000 classes, whatever `classes` says for a model without its top.
-        head_classes = 1000 if published and not include_top else classes
-        full = keras.Model(
-            inputs, head(x, classes=head_classes, classifier_activation=classifier_activation), name=model_name
-        )
-    if features_only:
-        # A list in stride order (a dict would come back sorted by key, "stride16" before
-        # "stride2"); Identity layers give the outputs stable names.
-        outputs = [layers.Identity(name=f"stride{stride}")(features[stride]) for stride in sorted(features)]
-        model = keras.Model(inputs, outputs, name=model_name)
-    elif include_top:
-        model = full
-    else:
-        model = keras.Model(inputs, _global_pool(x, pooling), name=model_name)
-
+        head_classes = PUBLISHED_CLASSES if source is not None and not args.include_top else args.classes
+    model, full, normalized = _assemble(
+        family,
+        variant,
+        architecture,
+        args,
+        shape=shape,
+        preprocessing=preprocessing,
+        body=body,
+        head=head,
+        model_name=args.name or _default_name(family, variant, default_name),
+        head_classes=head_classes,
+    )
     if weights_path is not None:
         # A published weights file comes from the verified cache (this package wrote it, and its
         # digest was checked against the record made then); a user's file is sanitized first.
-        _load_weights(model, full, weights_path, normalized, trusted=published)
-    if include_preprocessing:
-        _set_input_normalization(model, preprocessing.mean, preprocessing.std, preprocessing.pixel_max)
+        _load_weights(model, full, weights_path, normalized, trusted=source is not None)
+    if args.include_preprocessing:
+        set_input_normalization(model, preprocessing)
     return model
 
 
@@ -464,15 +401,13 @@ def _load_weights(model, full, path, normalized=None, *, trusted=False):
     """Loads into the full classifier when the file is one (the cut model shares its layers),
     else into the model itself (a file saved from an ``include_top=False`` model).
 
-    The file is read through :func:`~keras_lightnets.weights.keras_weights.sanitized_weights_file`
+    The file is read through :func:`~keras_lightnets.weight_files.keras_weights.sanitized_weights_file`
     (parsed in a child process, sizes bounded by ``full``'s, re-written clean), so Keras only
     reads a file this package wrote. With an in-graph normalization (``normalized``: its output),
     a file saved without one (a published checkpoint, a model built without
     ``include_preprocessing``) loads into the network after it; the normalization's values are
     set by the scaffold, not read from the file.
     """
-    from keras_lightnets.weights.keras_weights import keras_load_message, sanitized_weights_file
-
     with contextlib.nullcontext(path) if trusted else sanitized_weights_file(path, full) as clean:
         try:
             _load_into(model, full, clean)
@@ -492,8 +427,6 @@ def _load_weights(model, full, path, normalized=None, *, trusted=False):
 
 def _weights_mismatch(model, path, detail):
     """Keras's "A total of N objects could not be loaded" said the way a user can act on."""
-    from keras_lightnets.weights.errors import CheckpointError
-
     return CheckpointError(
         path,
         f"does not fit {model.name!r}: it was saved from another architecture, width or number of classes, or "

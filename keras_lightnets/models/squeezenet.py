@@ -10,7 +10,8 @@ from keras import initializers, layers
 
 from keras_lightnets.checks import check_choice, check_rate
 from keras_lightnets.layers import StochasticDepth, conv_bn_act, fire, max_pool_ceil
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model
+from keras_lightnets.models.arguments import family_constructor
+from keras_lightnets.models.scaffold import FeatureTracker, build_model
 from keras_lightnets.models.variant import Family, Reference, Variant, torchvision_source
 
 # Fire modules 2..9 as (squeeze, expand1x1, expand3x3).
@@ -99,6 +100,7 @@ def _head(x, *, classes, classifier_activation, dropout_rate):
     return layers.Activation(classifier_activation, name="predictions")(x)
 
 
+@family_constructor
 def SqueezeNet(
     version="1.0",
     bypass=None,
@@ -141,11 +143,10 @@ def SqueezeNet(
     suffix = "" if bypass is None else f"_{bypass}_bypass"
     return build_model(
         FAMILY,
-        architecture={"version": version, "bypass": bypass},
+        locals(),
         body=partial(_body, version=version, bypass=bypass, drop_path_rate=drop_path_rate),
         head=partial(_head, dropout_rate=dropout_rate),
         default_name=f"squeezenet{version.replace('.', '_')}{suffix}",
-        **application_args(locals()),
     )
 
 

@@ -11,6 +11,19 @@ import dataclasses
 import inspect
 from dataclasses import dataclass, field
 
+# How inputs are prepared is its own concept (the model card carries it); re-exported here for
+# the family tables and for code written against 0.1.0.
+from keras_lightnets.layers.preprocessing import (
+    IMAGENET_MEAN,
+    IMAGENET_PREPROCESSING,
+    IMAGENET_STD,
+    INCEPTION_MEAN,
+    INCEPTION_PREPROCESSING,
+    INCEPTION_STD,
+    Preprocessing,
+)
+from keras_lightnets.models.arguments import UnknownArgumentError
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_PREPROCESSING",
@@ -24,17 +37,12 @@ __all__ = [
     "UnknownArgumentError",
     "Variant",
     "WeightSource",
+    "json_safe",
     "keras_source",
     "nchw_flatten_rows",
     "timm_source",
     "torchvision_source",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# Inception / keras.applications MobileNet scaling: x / 127.5 - 1, i.e. [-1, 1].
-INCEPTION_MEAN = (0.5, 0.5, 0.5)
-INCEPTION_STD = (0.5, 0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -58,28 +66,6 @@ class Reference:
     input_size: tuple = (224, 224, 3)
     deploy_params: int | None = None
     deploy_macs_m: float | None = None
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How inputs must be prepared: pixels in [0, 1], then ``(x - mean) / std``; the
-    evaluation resize/crop (``crop_pct``, ``interpolation``) and the default input size.
-
-    ``pixel_max`` is what a model built with ``include_preprocessing=True`` takes as its
-    brightest pixel: 1.0 (``pixel / 255``, this package's convention) or 255.0 (raw pixels,
-    the convention of keras.applications' EfficientNet, which this package's EfficientNet keeps).
-    """
-
-    input_size: tuple = (224, 224, 3)
-    mean: tuple = IMAGENET_MEAN
-    std: tuple = IMAGENET_STD
-    crop_pct: float = 0.875
-    interpolation: str = "bilinear"
-    pixel_max: float = 1.0
-
-
-IMAGENET_PREPROCESSING = Preprocessing()
-INCEPTION_PREPROCESSING = Preprocessing(mean=INCEPTION_MEAN, std=INCEPTION_STD)
 
 
 TORCHVISION_LICENSE = "BSD-3-Clause (torchvision); ImageNet terms of access apply to the weights"
@@ -216,9 +202,19 @@ def nchw_flatten_rows(channels, height, width):
     return transform
 
 
-class UnknownArgumentError(TypeError, ValueError):
-    """An argument the variant's constructor does not take: a ``TypeError`` as Python raises for an
-    unexpected keyword, and a ``ValueError`` as for any argument this package refuses."""
+def json_safe(arguments):
+    """``{argument: value}`` as a model card records it: primitives as they are, tuples and lists
+    of primitives as lists, anything else (a callable activation) as its repr."""
+    primitive = (str, int, float, bool, type(None))
+
+    def safe(value):
+        if isinstance(value, primitive):
+            return value
+        if isinstance(value, (tuple, list)) and all(isinstance(item, primitive) for item in value):
+            return list(value)
+        return repr(value)
+
+    return {key: safe(value) for key, value in arguments.items()}
 
 
 @dataclass(frozen=True)
@@ -252,6 +248,8 @@ class Variant:
             the suite within its time budget.
         family: set by :class:`Family` (the family's name).
         constructor: set by :class:`Family` (the family's constructor).
+        architecture: set by :class:`Family`: every architecture argument of this variant, its
+            ``kwargs`` over the constructor's defaults, in JSON-safe form (what a model card records).
     """
 
     name: str
@@ -266,6 +264,7 @@ class Variant:
     compared: bool = True
     family: str = ""
     constructor: object = None
+    architecture: dict = field(default_factory=dict, compare=False)
 
     @property
     def builder(self):
@@ -292,25 +291,11 @@ class Variant:
         (``create_model("rexnet_100", width=2.0)`` is ``rexnet_200``; an unregistered
         architecture gets a ``_custom`` name), never a published name it does not match.
 
-        An argument the family's constructor does not take raises :class:`UnknownArgumentError`
-        (a ``ValueError`` and a ``TypeError``) naming it and the families that take it
-        (``aux_logits``: GoogLeNet's auxiliary classifiers).
+        An argument the family's constructor does not take raises
+        :class:`~keras_lightnets.models.arguments.UnknownArgumentError` (a ``ValueError`` and a
+        ``TypeError``) naming it and the families that take it (``aux_logits``: GoogLeNet's
+        auxiliary classifiers): the constructor's own check, the same as for a direct call.
         """
-        parameters = inspect.signature(self.constructor).parameters
-        unknown = [key for key in overrides if key not in parameters]
-        if unknown:
-            from keras_lightnets.registry import get_family, list_families
-
-            taken_by = [
-                family
-                for family in list_families()
-                if unknown[0] in inspect.signature(get_family(family).constructor).parameters
-            ]
-            hint = f"; the families that take it: {', '.join(taken_by)}" if taken_by else ""
-            raise UnknownArgumentError(
-                f"`{unknown[0]}` is not an argument of {self.name!r} ({self.constructor.__name__}){hint}. "
-                f"Its arguments: {', '.join(parameters)}"
-            )
         return self.constructor(**{**self.defaults, **self.kwargs, **overrides})
 
     @property
@@ -345,18 +330,35 @@ class Family:
     variants_by_name: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        # The constructor's signature states each architecture argument's default, once; a
+        # variant's table row states only what it changes.
+        parameters = inspect.signature(self.constructor).parameters
+        defaults = {key: parameters[key].default for key in self.architecture_args if key in parameters}
+        for variant in self.variants:
+            unknown = set(variant.kwargs) - set(self.architecture_args)
+            if unknown:
+                raise ValueError(f"variant {variant.name!r} sets {sorted(unknown)}, not architecture arguments")
         variants = tuple(
             dataclasses.replace(
                 variant,
                 family=self.name,
                 constructor=self.constructor,
                 preprocessing=variant.preprocessing or self.preprocessing,
+                architecture=json_safe({**defaults, **variant.kwargs}),
             )
             for variant in self.variants
         )
-        for variant in variants:
-            unknown = set(variant.kwargs) - set(self.architecture_args)
-            if unknown:
-                raise ValueError(f"variant {variant.name!r} sets {sorted(unknown)}, not architecture arguments")
         object.__setattr__(self, "variants", variants)
         object.__setattr__(self, "variants_by_name", {variant.name: variant for variant in variants})
+
+    def architecture_of(self, arguments):
+        """``{argument: value}`` of this family's architecture arguments out of a constructor's ``locals()``."""
+        return {key: arguments[key] for key in self.architecture_args}
+
+    def variant_for(self, architecture, classes):
+        """The registered variant that ``architecture`` (``{argument: value}`` of every
+        architecture argument) builds, or ``None``; of several with one architecture
+        (``parnet_cifar10`` / ``parnet_cifar100``) the one whose default ``classes`` it has."""
+        recorded = json_safe(architecture)
+        candidates = [variant for variant in self.variants if variant.architecture == recorded]
+        return next((v for v in candidates if v.classes == classes), candidates[0] if candidates else None)

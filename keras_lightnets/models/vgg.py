@@ -27,8 +27,9 @@ from functools import partial
 from keras import layers
 
 from keras_lightnets.checks import check_bool, check_choice, check_rate
+from keras_lightnets.models.arguments import family_constructor
 from keras_lightnets.models.resnet import CAFFE_PREPROCESSING
-from keras_lightnets.models.scaffold import FeatureTracker, application_args, build_model
+from keras_lightnets.models.scaffold import FeatureTracker, build_model
 from keras_lightnets.models.variant import (
     Family,
     Reference,
@@ -75,6 +76,7 @@ def _head(x, *, classes, classifier_activation, dropout_rate):
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
+@family_constructor
 def VGG(
     depth=16,
     include_top=True,
@@ -109,12 +111,11 @@ def VGG(
     check_rate(dropout_rate, "dropout_rate")
     return build_model(
         FAMILY,
-        architecture={"depth": depth, "batch_norm": batch_norm},
+        locals(),
         body=partial(_body, depth=depth, batch_norm=batch_norm),
         head=partial(_head, dropout_rate=dropout_rate),
         default_name=f"vgg{depth}" + ("_bn" if batch_norm else ""),
         fixed_size_for_top=True,
-        **application_args(locals()),
     )
 
 

@@ -1,4 +1,4 @@
-"""Training: recipes, distribution strategies, resumable runs, evaluation.
+"""Training: recipes, the training plan, distribution strategies, resumable runs, evaluation.
 
     from keras_lightnets.training import fit, evaluate
     result = fit("squeezenet1_1", epochs=5, output_dir="runs/squeezenet")   # bundled digits
@@ -11,6 +11,7 @@ from keras_lightnets.training.callbacks import NonFiniteLossError, TrainingInter
 from keras_lightnets.training.evaluate import evaluate
 from keras_lightnets.training.fit import FitResult, fit
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+from keras_lightnets.training.plan import TrainingPlan, make_plan
 from keras_lightnets.training.precise_bn import recalibrate_batchnorm
 from keras_lightnets.training.recipes import Recipe, get_recipe, list_recipes, scaled_learning_rate
 from keras_lightnets.training.run_dir import CheckpointError, RunDir, RunMismatchError
@@ -24,6 +25,7 @@ __all__ = [
     "RunDir",
     "RunMismatchError",
     "TrainingInterrupted",
+    "TrainingPlan",
     "build_optimizer",
     "build_schedule",
     "evaluate",
@@ -31,6 +33,7 @@ __all__ = [
     "get_recipe",
     "get_strategy",
     "list_recipes",
+    "make_plan",
     "recalibrate_batchnorm",
     "scaled_learning_rate",
 ]

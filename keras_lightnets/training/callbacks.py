@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from keras_lightnets.models.describe import without_auxiliary_outputs
 from keras_lightnets.training.plots import plot_curves
 from keras_lightnets.training.run_dir import atomic_save_model
 
@@ -248,6 +249,9 @@ class HistoryWriter(keras.callbacks.Callback):
 class BestCheckpoint(keras.callbacks.Callback):
     """Saves the whole model to best.keras (atomically) whenever ``monitor`` beats its best so far.
 
+    The saved model is the inference model, as final.keras is: auxiliary classifiers (GoogLeNet's)
+    train only and are dropped.
+
     Unlike ``keras.callbacks.ModelCheckpoint(save_best_only=True)``, the best value survives
     a restart: it is read back from history.csv's rows of the epochs before ``start_epoch``.
     """
@@ -274,7 +278,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = _scalar(value)
         if value > self.best:
             self.best = value
-            atomic_save_model(self.model, self.run_dir.best)
+            atomic_save_model(without_auxiliary_outputs(self.model), self.run_dir.best)
 
 
 class EpochSummaries(keras.callbacks.Callback):

@@ -20,6 +20,7 @@ from keras_lightnets.checks import check_image_size, check_positive_int
 from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
 from keras_lightnets.files import load_keras_model
 from keras_lightnets.models.describe import without_auxiliary_outputs
+from keras_lightnets.preprocessing import resolve_preprocessing
 from keras_lightnets.training import inputs
 from keras_lightnets.training.modeling import outputs_probabilities
 from keras_lightnets.training.run_dir import RunDir
@@ -77,7 +78,8 @@ def evaluate(
     model, run_info, _ = load_for_evaluation(model_or_path)
     model = without_auxiliary_outputs(model)  # the main classifier (GoogLeNet's auxiliary ones train only)
     run_info = run_info or {}
-    preprocessing = inputs.preprocessing_for(model, run_info)
+    # One record of how inputs are prepared (mean/std, crop, interpolation), as fit's validation used it.
+    preprocessing = resolve_preprocessing(model, run_info=run_info)
     hyperparameters = run_info.get("hyperparameters", {})
     dataset = dataset or run_info.get("dataset") or BUNDLED_DATASET
     same_data = dataset == run_info.get("dataset")
@@ -87,7 +89,7 @@ def evaluate(
         or inputs.default_image_size(dataset, model, preprocessing=preprocessing)
     )
     check_image_size(model, image_size)  # before the pipeline: Keras would fail inside its traced graph
-    preset = preset or (same_data and hyperparameters.get("preset")) or inputs.default_preset(image_size)
+    preset = preset or inputs.evaluation_preset(image_size, run_info, dataset)
     split = (
         split
         or (same_data and hyperparameters.get("validation_split"))

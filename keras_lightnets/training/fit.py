@@ -13,24 +13,17 @@ order in which an epoch's outputs are committed).
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from keras_lightnets.checks import (
-    check_bool,
-    check_image_size,
-    check_number,
-    check_positive,
-    check_positive_int,
-    check_writable_folder,
-)
-from keras_lightnets.data import BUNDLED_DATASET, dataset_info, num_examples
-from keras_lightnets.models.describe import model_family, model_identity, without_auxiliary_outputs
-from keras_lightnets.registry import get_entry
+from keras_lightnets import __version__
+from keras_lightnets.checks import check_bool, check_writable_folder
+from keras_lightnets.data import BUNDLED_DATASET
+from keras_lightnets.models.describe import model_identity, without_auxiliary_outputs
 from keras_lightnets.training import inputs
 from keras_lightnets.training.callbacks import (
     BackupCheckpoint,
@@ -44,17 +37,12 @@ from keras_lightnets.training.callbacks import (
 )
 from keras_lightnets.training.modeling import build_model, compile_with_recipe, float32_outputs
 from keras_lightnets.training.multiworker import patch_for_multi_worker
-from keras_lightnets.training.precision import global_policy, resolve_policy
-from keras_lightnets.training.recipes import Recipe, effective_weight_decay, get_recipe, scaled_learning_rate
+from keras_lightnets.training.plan import TrainingPlan, make_plan
+from keras_lightnets.training.precision import global_policy
+from keras_lightnets.training.recipes import Recipe
 from keras_lightnets.training.run_dir import CheckpointError, RunDir, atomic_save_model, model_fingerprint
 from keras_lightnets.training.strategy import get_strategy, is_chief, is_multi_worker, worker_id
-from keras_lightnets.transfer import (
-    check_pretrained_weights,
-    copy_body_weights,
-    freeze,
-    load_pretrained,
-    parse_transfer,
-)
+from keras_lightnets.transfer import copy_body_weights, freeze, load_pretrained
 from keras_lightnets.weights.errors import CheckpointError as WeightsFileError
 
 __all__ = ["FitResult", "default_output_dir", "fit", "summary"]
@@ -72,6 +60,7 @@ class FitResult:
     ``initial_epoch``: epochs already done when this call started (0 for a fresh run).
     With EMA, ``metrics`` are those of the averaged weights (the final model), while the
     history's ``val_`` columns were measured on the raw weights at each epoch's end.
+    ``plan``: how the run trained (:class:`~keras_lightnets.training.plan.TrainingPlan`).
     """
 
     model: keras.Model
@@ -82,6 +71,7 @@ class FitResult:
     initial_epoch: int = 0
     recipe: Recipe | None = None
     run_info: dict = field(default_factory=dict)
+    plan: TrainingPlan | None = None
 
     @property
     def final_accuracy(self):
@@ -91,23 +81,6 @@ class FitResult:
 def default_output_dir(model_name, dataset):
     """``runs/MODEL-DATASET`` under the working directory."""
     return Path("runs") / f"{model_name}-{dataset.replace('/', '_').replace(':', '_')}"
-
-
-def _jsonable_preprocessing(preprocessing):
-    """run.json's record of how inputs were prepared (``None``: ImageNet's defaults)."""
-    if preprocessing is None:
-        return None
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(preprocessing).items()}
-
-
-def _resolve_recipe(family, recipe, overrides):
-    if not isinstance(recipe, Recipe):
-        recipe = get_recipe(family, recipe)
-    ema = overrides.pop("ema", None)
-    recipe = recipe.with_overrides(**overrides)
-    if ema is not None:  # ema=0 / False switches a recipe's EMA off
-        recipe = replace(recipe, ema=float(ema) if ema else None)
-    return recipe
 
 
 def fit(
@@ -156,7 +129,9 @@ def fit(
         epochs, batch_size: default the recipe's. ``batch_size`` is the global batch.
         image_size: default a given model's fixed input size, else the recipe's (SqueezeNet's
             default recipe: 64), else 32 for the bundled dataset, else the registry's input size.
-        recipe: a recipe name for the model's family ("default", "paper") or a :class:`Recipe`.
+        recipe: a recipe name for the model's family ("default", "paper") or a :class:`Recipe`. A
+            recipe with ``auxiliary_loss_weight`` (GoogLeNet's) trains a model built here with its
+            auxiliary classifiers, as the paper does (not with ``transfer``); the final model drops them.
         weights: for a registered name: pretrained weights for the body, ``"imagenet"`` / a published
             tag, or a file (a checkpoint :func:`keras_lightnets.weights.load_checkpoint` reads, or a
             Keras weights file of the architecture); the classifier is new, for the dataset's classes
@@ -197,56 +172,19 @@ def fit(
     if log is None:
         log = print if verbose else (lambda *args, **kwargs: None)
     strategy = get_strategy(strategy)  # first: multi-worker and TPU strategies must precede other TF work
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch)):
-        check_positive_int(name, value)
-    check_positive_int("image_size", image_size)
-    transfer_method = None if transfer is None else parse_transfer(transfer)  # bad values fail before any work
-    check_positive(body_rate, "body_rate")
+    if not isinstance(model_or_name, str | keras.Model):  # fit compiles Keras 3 models (QAT: fit_quantize_aware)
+        raise TypeError(f"`model_or_name` must be a registered model name or a keras.Model, got {model_or_name!r}")
     check_bool(overwrite, "overwrite")
     callbacks = _check_callbacks(callbacks)
-    if label_smoothing is not None:
-        check_number(label_smoothing, "label_smoothing", minimum=0, maximum=1, hint=" (0 turns it off)")
-        if label_smoothing == 1:
-            raise ValueError("`label_smoothing` must be below 1 (1 makes every target uniform), got 1")
     if output_dir is not None:
         _check_output_dir(output_dir)
-    if weights is not None:
-        check_pretrained_weights(weights)
-
-    # --- model identity and recipe ------------------------------------------------------
-    # What the model is comes from the registry for a name, and from the model itself
-    # (its model card) for a keras.Model -- never from its name, which users change.
-    given_model = None
-    if isinstance(model_or_name, str):
-        entry = get_entry(model_or_name)
-        model_name, family, preprocessing = entry.name, entry.family, entry.preprocessing
-    elif isinstance(model_or_name, keras.Model):
-        given_model = model_or_name
-        model_name = given_model.name
-        family = model_family(given_model)
-        preprocessing = inputs.preprocessing_for(given_model)
-        if strategy is not tf.distribute.get_strategy() and not all(
-            strategy.extended.variable_created_in_scope(v.value)
-            for v in given_model.weights  # the tf.Variable
-        ):
-            raise ValueError(
-                "a keras.Model given to fit() under a distribution strategy must be built inside "
-                "`strategy.scope()`; pass the registered name instead to have fit() build it"
-            )
-    else:
-        raise TypeError(f"`model_or_name` must be a registered model name or a keras.Model, got {model_or_name!r}")
-    if given_model is not None and image_size is not None:
-        check_image_size(given_model, image_size)  # a fixed-size model takes that size only
-    if weights is not None and given_model is not None:
-        raise ValueError("`weights` applies to a registered name; load weights into a given keras.Model yourself")
-    if transfer is not None and given_model is None and weights is None:
-        raise ValueError(
-            f"`transfer={transfer!r}` fine-tunes pretrained weights: pass `weights` ('imagenet', a tag or a file)"
-        )
-    recipe = _resolve_recipe(
-        family,
-        recipe,
-        {
+    plan = make_plan(
+        model_or_name,
+        strategy=strategy,
+        dataset=dataset,
+        data_dir=data_dir,
+        recipe=recipe,
+        recipe_overrides={
             "optimizer": optimizer,
             "momentum": momentum,
             "weight_decay": weight_decay,
@@ -255,229 +193,98 @@ def fit(
             "epochs": epochs,
             "ema": ema,
         },
+        batch_size=batch_size,
+        image_size=image_size,
+        learning_rate=learning_rate,
+        mixed_precision=mixed_precision,
+        preset=preset,
+        steps_per_epoch=steps_per_epoch,
+        validation_split=validation_split,
+        weights=weights,
+        transfer=transfer,
+        body_rate=body_rate,
+        seed=seed,
     )
-    epochs = recipe.epochs
-    global_batch = batch_size or recipe.batch_size
-    replicas = strategy.num_replicas_in_sync
-    if global_batch % replicas:
-        raise ValueError(f"`batch_size` {global_batch} (global) must be divisible by the {replicas} replicas")
-    peak_learning_rate = learning_rate if learning_rate is not None else scaled_learning_rate(recipe, global_batch)
-    if not (isinstance(peak_learning_rate, int | float) and peak_learning_rate > 0):
-        raise ValueError(f"`learning_rate` must be a number > 0, got {learning_rate!r}")
-    policy = resolve_policy(mixed_precision, strategy)
-    if given_model is not None and policy != "float32" and given_model.dtype_policy.name != policy:
-        raise ValueError(
-            f"mixed_precision={mixed_precision!r} only applies to models fit() builds; build the given model "
-            f"under keras.config.set_dtype_policy({policy!r}) instead"
-        )
-
-    # --- data ---------------------------------------------------------------------------
-    info = dataset_info(dataset, data_dir)
     if output_dir is None:  # the default folder is checked as a given one is, before any model is built
-        output_dir = default_output_dir(model_name, info.name)
+        output_dir = default_output_dir(plan.model_name, plan.dataset_name)
         _check_output_dir(output_dir)
-    output_dir = Path(output_dir)
-    given_classes = None if given_model is None else without_auxiliary_outputs(given_model).output_shape[-1]
-    if given_model is not None and given_classes != info.num_classes:
-        raise ValueError(f"the model has {given_classes} outputs but {info.name} has {info.num_classes} classes")
-    image_size = image_size or inputs.default_image_size(info.name, given_model, recipe, preprocessing)
-    preset = preset or inputs.default_preset(image_size)
-    train_examples = num_examples(dataset, "train", data_dir)
-    if validation_split == "auto":
-        validation_split = inputs.default_eval_split(info.splits)
-    if validation_split:
-        val_examples = num_examples(dataset, validation_split, data_dir)
-    if global_batch > train_examples:
-        # Without this, steps_per_epoch=1 would train on repeated images with a learning rate
-        # scaled up for a batch that does not exist.
-        raise ValueError(
-            f"`batch_size` {global_batch} is larger than the {train_examples} training examples of {info.name}: "
-            f"use at most {train_examples}"
-        )
-    steps_per_epoch = steps_per_epoch or train_examples // global_batch
+    model, frozen = _build_and_compile(model_or_name, plan, strategy, jit_compile=jit_compile)
+    return _run(
+        model,
+        plan,
+        frozen,
+        strategy,
+        Path(output_dir),
+        overwrite=overwrite,
+        callbacks=callbacks,
+        verbose=verbose,
+        log=log,
+    )
 
-    hyperparameters = {
-        "optimizer": recipe.optimizer,
-        "learning_rate": peak_learning_rate,
-        "batch_size": global_batch,
-        "epochs": epochs,
-        "steps_per_epoch": steps_per_epoch,
-        "momentum": recipe.momentum if recipe.optimizer != "adamw" else None,
-        "nesterov": recipe.nesterov if recipe.optimizer == "sgd" else None,
-        "weight_decay": recipe.weight_decay,
-        "weight_decay_mode": recipe.weight_decay_mode,
-        "keras_weight_decay": effective_weight_decay(recipe),
-        "schedule": recipe.schedule,
-        "warmup_epochs": recipe.warmup_epochs,
-        "decay_rate": recipe.decay_rate if recipe.schedule in ("exponential", "multistep") else None,
-        "decay_epochs": recipe.decay_epochs if recipe.schedule == "exponential" else None,
-        "milestones": list(recipe.milestones) if recipe.schedule == "multistep" else None,
-        "label_smoothing": recipe.label_smoothing,
-        "ema": recipe.ema,
-        "clip_norm": recipe.clip_norm,
-        "randaugment": recipe.randaugment,
-        "dtype_policy": policy,
-        "preset": preset,
-        "validation_split": validation_split,
-        "weights": None if weights is None else str(weights),
-        "transfer": transfer,
-        "body_rate": body_rate if transfer is not None else None,
-    }
 
-    # --- model, optimizer, compile, inside the strategy and the dtype policy ---------------
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    with global_policy(policy), strategy.scope():
-        if given_model is None:
-            overrides = {"dropout_rate": recipe.dropout_rate} if recipe.dropout_rate is not None else {}
-            model = build_model(model_name, num_classes=info.num_classes, image_size=image_size, **overrides)
+def _build_and_compile(model_or_name, plan, strategy, *, jit_compile):
+    """The model to train, compiled with the plan's recipe, inside the strategy and the dtype policy;
+    and its :class:`~keras_lightnets.transfer.TransferPlan` (``None`` without ``transfer``)."""
+    if plan.seed is not None:
+        keras.utils.set_random_seed(plan.seed)
+    with global_policy(plan.dtype_policy), strategy.scope():
+        if plan.builds_model:
+            model = build_model(
+                plan.model_name, num_classes=plan.num_classes, image_size=plan.image_size, **plan.build_overrides()
+            )
         else:
-            model = given_model
+            model = model_or_name
         # Frozen first: a block count the model does not have fails before any weights are loaded.
-        plan = None if transfer_method is None else freeze(model, *transfer_method)
-        if weights is not None:
-            copy_body_weights(_load_pretrained(model_name, weights, image_size), model)
+        frozen = None if plan.transfer_method is None else freeze(model, *plan.transfer_method)
+        if plan.weights is not None:
+            copy_body_weights(_load_pretrained(plan.model_name, plan.weights, plan.image_size), model)
         model = float32_outputs(model)
         compile_with_recipe(
             model,
-            recipe,
-            learning_rate=peak_learning_rate,
-            steps_per_epoch=steps_per_epoch,
-            epochs=epochs,
-            num_classes=info.num_classes,
+            plan.recipe,
+            learning_rate=plan.learning_rate,
+            steps_per_epoch=plan.steps_per_epoch,
+            epochs=plan.epochs,
+            num_classes=plan.num_classes,
             jit_compile=jit_compile,
-            body_variables=None if plan is None else plan.body_variables,
-            body_rate=body_rate,
+            body_variables=None if frozen is None else frozen.body_variables,
+            body_rate=plan.body_rate or 1.0,  # None without transfer: no body variables to slow down
+            auxiliary_loss_weight=plan.auxiliary_loss_weight,
         )
     if is_multi_worker(strategy):
         patch_for_multi_worker(model, strategy)
-    # The built model has the final word (a registered model built with include_preprocessing=True takes pixel / 255).
-    preprocessing = inputs.preprocessing_for(model) or preprocessing
+    return model, frozen
 
-    # --- output folder: check it holds this run (or nothing), then resume ------------------
+
+def _run(model, plan, frozen, strategy, output_dir, *, overwrite, callbacks, verbose, log):
+    """Claims ``output_dir`` for the run (or finds it there), resumes, trains and finishes."""
     chief_dir = RunDir(output_dir)
     if is_chief(strategy):
         run_dir = chief_dir
     else:  # non-chief workers write the same files, to a scratch folder of their own
         task_type, task_id = worker_id(strategy)
         run_dir = RunDir(output_dir / "workers" / f"{task_type}_{task_id}")
-    run_info = {
-        "model": model_name,
-        **model_identity(model),
-        "preprocessing": _jsonable_preprocessing(preprocessing),
-        "model_fingerprint": model_fingerprint(model),
-        "dataset": info.name,
-        "image_size": image_size,
-        "num_classes": info.num_classes,
-        "recipe": recipe.name,
-        "recipe_source": recipe.source,
-        "hyperparameters": hyperparameters,
-        "transfer": None if plan is None else _transfer_record(plan, weights, body_rate),
-        "keras_lightnets_version": _package_version(),
-        "keras_version": keras.__version__,
-        "tensorflow_version": tf.__version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
     claimed_now = run_dir.read_run_info() is None or overwrite  # this call writes run.json
-    run_info = run_dir.prepare(run_info, overwrite=overwrite)
+    run_info = run_dir.prepare(_run_info(plan, model, frozen), overwrite=overwrite)
     try:
         # Every worker restores the chief's committed state, so that all start at the same epoch.
-        state = None if (overwrite and run_dir is not chief_dir) else chief_dir.read_checkpoint()
-        initial_epoch = 0
-        if state is not None:
-            initial_epoch, weights = state
-            try:
-                with strategy.scope():
-                    model.load_weights(weights)
-            except Exception as error:  # h5py/Keras raise many kinds; all mean "cannot restore"
-                raise CheckpointError(
-                    f"the checkpoint {weights} cannot be restored ({type(error).__name__}: {error}); "
-                    f"delete {chief_dir.backup} to start over, or use --overwrite"
-                ) from error
-            log(f"resuming from epoch {initial_epoch} of {epochs} (checkpoint {weights})")
-
-        # --- train ------------------------------------------------------------------------
-        data_kwargs = {
-            "dataset": dataset,
-            "image_size": image_size,
-            "preset": preset,
-            "model": preprocessing,
-            "data_dir": data_dir,
-            "outputs": len(model.outputs),  # labels once per output: auxiliary classifiers (GoogLeNet) learn them too
-        }
-        train = inputs.train_dataset(
-            strategy, batch_size=global_batch, randaugment=recipe.randaugment, seed=seed, **data_kwargs
-        )
-        validation = None
-        if validation_split:
-            validation = inputs.eval_dataset(validation_split, batch_size=global_batch, **data_kwargs)
-        monitor = "val_accuracy" if validation is not None else "accuracy"
-        all_callbacks = callbacks + [
-            InterruptGuard(epochs),
-            NonFiniteLossGuard(chief_dir, epochs),
-            HistoryWriter(run_dir, initial_epoch, title=f"{model_name}, {info.name}, {image_size}px, {recipe.name}"),
-            BestCheckpoint(run_dir, monitor, initial_epoch),
-            EpochSummaries(run_dir.logs),
-            BackupCheckpoint(run_dir),
-        ]
-        if plan is not None:
-            log(f"transfer learning from {weights or 'the given model'}: training {plan.describe()}")
-        log(
-            f"training {model_name} on {info.name} ({train_examples} train / "
-            f"{val_examples if validation_split else 0} {validation_split or 'no'} examples, "
-            f"{info.num_classes} classes) "
-            f"at {image_size}px: recipe {recipe.name!r}, {recipe.optimizer} lr {peak_learning_rate:.4g} "
-            f"(batch {global_batch}), {epochs} epochs x {steps_per_epoch} steps, {replicas} replica(s), "
-            f"{policy}; output {output_dir}"
-        )
-        started = time.perf_counter()
-        if initial_epoch < epochs:
-            try:
-                with stop_on_interrupt(log):
-                    model.fit(
-                        train,
-                        epochs=epochs,
-                        initial_epoch=initial_epoch,
-                        steps_per_epoch=steps_per_epoch,
-                        validation_data=validation,
-                        shuffle=False,  # the pipeline shuffles; Keras would only warn that it cannot
-                        callbacks=all_callbacks,
-                        verbose=verbose,
-                    )
-            except TrainingInterrupted as stop:
-                committed = chief_dir.read_checkpoint()
-                stop.epochs_done, stop.output_dir = (committed[0] if committed else 0), output_dir
-                raise
-        else:
-            log(f"the run in {output_dir} is already complete ({epochs} epochs)")
-            model.optimizer.finalize_variable_values(model.trainable_variables)  # what fit does at its end (EMA)
-        elapsed = time.perf_counter() - started
-
-        # --- final model and metrics -------------------------------------------------------
-        # The final model is the inference model: auxiliary classifiers (GoogLeNet's) are dropped.
-        atomic_save_model(without_auxiliary_outputs(model), run_dir.final)
-        metrics = {}
-        if validation is not None:
-            metrics = {
-                key: float(value) for key, value in model.evaluate(validation, verbose=0, return_dict=True).items()
-            }
-            metrics["num_examples"] = val_examples
-        history = run_dir.read_history()
-        ran = [row["seconds"] for row in history if row["epoch"] >= initial_epoch and row.get("seconds") is not None]
-        seconds_per_epoch = sum(ran) / len(ran) if ran else None
-        if seconds_per_epoch is None and initial_epoch < epochs:
-            seconds_per_epoch = elapsed / (epochs - initial_epoch)
-        return FitResult(
-            model=without_auxiliary_outputs(model),
-            history=history,
-            output_dir=output_dir,
-            metrics=metrics,
-            seconds_per_epoch=seconds_per_epoch,
+        fresh = overwrite and run_dir is not chief_dir
+        initial_epoch = 0 if fresh else _restore(model, chief_dir, strategy, plan.epochs, log)
+        train, validation = _datasets(plan, strategy, model)
+        _log_start(log, plan, frozen, output_dir)
+        elapsed = _train(
+            model,
+            plan,
+            train,
+            validation,
+            callbacks=callbacks,
             initial_epoch=initial_epoch,
-            recipe=recipe,
-            run_info=run_info,
+            chief_dir=chief_dir,
+            run_dir=run_dir,
+            verbose=verbose,
+            log=log,
         )
-
+        return _finish(model, plan, run_dir, validation, initial_epoch, elapsed, run_info, output_dir)
     except BaseException:
         # A run that failed before finishing its first epoch leaves the folder as it found it
         # (unclaimed): the corrected rerun must not meet a run.json of settings that never trained.
@@ -486,22 +293,152 @@ def fit(
         raise
 
 
-def _transfer_record(plan, weights, body_rate):
+def _run_info(plan, model, frozen):
+    """run.json: what the folder trains (the keys of ``IDENTITY_KEYS`` must match to resume) and with what."""
+    return {
+        "model": plan.model_name,
+        **model_identity(model),
+        "preprocessing": None if plan.preprocessing is None else plan.preprocessing.to_config(),
+        "model_fingerprint": model_fingerprint(model),
+        "dataset": plan.dataset_name,
+        "image_size": plan.image_size,
+        "num_classes": plan.num_classes,
+        "recipe": plan.recipe.name,
+        "recipe_source": plan.recipe.source,
+        "hyperparameters": plan.hyperparameters,
+        "transfer": None if frozen is None else _transfer_record(frozen, plan.weights, plan.body_rate),
+        "keras_lightnets_version": __version__,
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _restore(model, chief_dir, strategy, epochs, log):
+    """The epochs already done: the chief's committed backup loaded into ``model``, or 0 without one."""
+    state = chief_dir.read_checkpoint()
+    if state is None:
+        return 0
+    initial_epoch, weights = state
+    try:
+        with strategy.scope():
+            model.load_weights(weights)
+    except Exception as error:  # h5py/Keras raise many kinds; all mean "cannot restore"
+        raise CheckpointError(
+            f"the checkpoint {weights} cannot be restored ({type(error).__name__}: {error}); "
+            f"delete {chief_dir.backup} to start over, or use --overwrite"
+        ) from error
+    log(f"resuming from epoch {initial_epoch} of {epochs} (checkpoint {weights})")
+    return initial_epoch
+
+
+def _datasets(plan, strategy, model):
+    """The training dataset and the validation one (``None`` without a validation split)."""
+    # Labels once per output: auxiliary classifiers (GoogLeNet) learn them too.
+    arguments = {**plan.pipeline_arguments(), "outputs": len(model.outputs)}
+    train = inputs.train_dataset(
+        strategy, batch_size=plan.batch_size, randaugment=plan.recipe.randaugment, seed=plan.seed, **arguments
+    )
+    validation = None
+    if plan.validation_split:
+        validation = inputs.eval_dataset(plan.validation_split, batch_size=plan.batch_size, **arguments)
+    return train, validation
+
+
+def _log_start(log, plan, frozen, output_dir):
+    if frozen is not None:
+        log(f"transfer learning from {plan.weights or 'the given model'}: training {frozen.describe()}")
+    validation = f"{plan.validation_examples} {plan.validation_split}" if plan.validation_split else "0 no"
+    auxiliary = ""
+    if plan.auxiliary_loss_weight is not None:
+        auxiliary = f", auxiliary classifiers weighted {plan.auxiliary_loss_weight:g}"
+    log(
+        f"training {plan.model_name} on {plan.dataset_name} ({plan.train_examples} train / {validation} examples, "
+        f"{plan.num_classes} classes) at {plan.image_size}px: recipe {plan.recipe.name!r}, {plan.recipe.optimizer} "
+        f"lr {plan.learning_rate:.4g} (batch {plan.batch_size}){auxiliary}, {plan.epochs} epochs x "
+        f"{plan.steps_per_epoch} steps, {plan.replicas} replica(s), {plan.dtype_policy}; output {output_dir}"
+    )
+
+
+def _train(model, plan, train, validation, *, callbacks, initial_epoch, chief_dir, run_dir, verbose, log):
+    """Runs Keras's fit from ``initial_epoch`` to the plan's end; returns the seconds it took."""
+    monitor = "val_accuracy" if validation is not None else "accuracy"
+    title = f"{plan.model_name}, {plan.dataset_name}, {plan.image_size}px, {plan.recipe.name}"
+    all_callbacks = callbacks + [
+        InterruptGuard(plan.epochs),
+        NonFiniteLossGuard(chief_dir, plan.epochs),
+        HistoryWriter(run_dir, initial_epoch, title=title),
+        BestCheckpoint(run_dir, monitor, initial_epoch),
+        EpochSummaries(run_dir.logs),
+        BackupCheckpoint(run_dir),
+    ]
+    started = time.perf_counter()
+    if initial_epoch >= plan.epochs:
+        log(f"the run in {chief_dir.path} is already complete ({plan.epochs} epochs)")
+        model.optimizer.finalize_variable_values(model.trainable_variables)  # what fit does at its end (EMA)
+        return time.perf_counter() - started
+    try:
+        with stop_on_interrupt(log):
+            model.fit(
+                train,
+                epochs=plan.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=plan.steps_per_epoch,
+                validation_data=validation,
+                shuffle=False,  # the pipeline shuffles; Keras would only warn that it cannot
+                callbacks=all_callbacks,
+                verbose=verbose,
+            )
+    except TrainingInterrupted as stop:
+        committed = chief_dir.read_checkpoint()
+        stop.epochs_done, stop.output_dir = (committed[0] if committed else 0), chief_dir.path
+        raise
+    return time.perf_counter() - started
+
+
+def _finish(model, plan, run_dir, validation, initial_epoch, elapsed, run_info, output_dir):
+    """Saves the final (inference) model, evaluates it and gathers the :class:`FitResult`."""
+    # The final model is the inference model: auxiliary classifiers (GoogLeNet's) are dropped.
+    inference = without_auxiliary_outputs(model)
+    atomic_save_model(inference, run_dir.final)
+    metrics = {}
+    if validation is not None:
+        metrics = {key: float(value) for key, value in model.evaluate(validation, verbose=0, return_dict=True).items()}
+        metrics["num_examples"] = plan.validation_examples
+    history = run_dir.read_history()
+    ran = [row["seconds"] for row in history if row["epoch"] >= initial_epoch and row.get("seconds") is not None]
+    seconds_per_epoch = sum(ran) / len(ran) if ran else None
+    if seconds_per_epoch is None and initial_epoch < plan.epochs:
+        seconds_per_epoch = elapsed / (plan.epochs - initial_epoch)
+    return FitResult(
+        model=inference,
+        history=history,
+        output_dir=output_dir,
+        metrics=metrics,
+        seconds_per_epoch=seconds_per_epoch,
+        initial_epoch=initial_epoch,
+        recipe=plan.recipe,
+        run_info=run_info,
+        plan=plan,
+    )
+
+
+def _transfer_record(frozen, weights, body_rate):
     """run.json's record of what a transfer-learning run trained."""
     return {
-        "method": plan.method,
-        "blocks": plan.blocks,
-        "trainable_blocks": list(plan.trainable_blocks),
-        "total_blocks": plan.total_blocks,
-        "head": list(plan.head),
+        "method": frozen.method,
+        "blocks": frozen.blocks,
+        "trainable_blocks": list(frozen.trainable_blocks),
+        "total_blocks": frozen.total_blocks,
+        "head": list(frozen.head),
         "weights": None if weights is None else str(weights),
         "body_rate": body_rate,
     }
 
 
 def _package_version():
-    from keras_lightnets import __version__
-
+    """This package's version. deploy/android.py still imports it from here; ``keras_lightnets.__version__``
+    is the fact's home."""
     return __version__
 
 

@@ -12,15 +12,15 @@ its own shard. Evaluation data is deterministic, unshuffled and keeps every exam
 import tensorflow as tf
 
 from keras_lightnets.data import BUNDLED_DATASET, make_dataset
-from keras_lightnets.models.describe import model_preprocessing
-from keras_lightnets.models.variant import Preprocessing
-from keras_lightnets.registry import get_entry, list_models
+from keras_lightnets.layers.preprocessing import IMAGENET_PREPROCESSING
+from keras_lightnets.preprocessing import resolve_preprocessing
 
 __all__ = [
     "default_eval_split",
     "default_image_size",
     "default_preset",
     "eval_dataset",
+    "evaluation_preset",
     "preprocessing_for",
     "train_dataset",
 ]
@@ -32,7 +32,9 @@ def default_image_size(dataset, model=None, recipe=None, preprocessing=None):
     """The training resolution.
 
     A given model's static input size, else the recipe's ``image_size``, else 32 for the
-    bundled dataset, else the model's own input size (``preprocessing.input_size``), else 224.
+    bundled dataset, else the model's own input size (``preprocessing.input_size``, else what
+    :func:`~keras_lightnets.preprocessing.resolve_preprocessing` finds in ``model``), else
+    ImageNet's default (224).
     """
     if model is not None and model.input_shape[1] is not None:
         return int(model.input_shape[1])
@@ -40,9 +42,8 @@ def default_image_size(dataset, model=None, recipe=None, preprocessing=None):
         return recipe.image_size
     if dataset == BUNDLED_DATASET:
         return 32
-    if preprocessing is not None:
-        return int(preprocessing.input_size[0])
-    return 224
+    preprocessing = preprocessing or resolve_preprocessing(model) or IMAGENET_PREPROCESSING
+    return int(preprocessing.input_size[0])
 
 
 def default_eval_split(splits):
@@ -58,25 +59,28 @@ def default_preset(image_size):
     return "cifar" if image_size <= SMALL_IMAGE_SIZE else "imagenet"
 
 
-def preprocessing_for(model=None, run_info=None):
-    """The :class:`~keras_lightnets.models.variant.Preprocessing` that feeds a model, or ``None`` (ImageNet's).
+def evaluation_preset(image_size, run_info=None, dataset=None):
+    """The preset ``fit`` evaluated a run with: the one its ``run.json`` records (when ``dataset`` is
+    the run's, or not given), else :func:`default_preset` of ``image_size`` (what ``fit`` picks).
 
-    What the model records about itself (its model card, or its in-graph normalization)
-    comes first, then what its run folder recorded (``run.json``). Run folders written before
-    models carried their preprocessing name their registered variant under ``"model"``.
+    Every evaluation of a model -- ``evaluate``, the deploy report's Keras and LiteRT accuracies --
+    asks this, so all of them resize the images the way ``fit``'s validation did.
     """
-    if model is not None:
-        found = model_preprocessing(model)
-        if found is not None:
-            return found
     run_info = run_info or {}
-    recorded = run_info.get("preprocessing")
-    if recorded:
-        return Preprocessing(**{**recorded, "input_size": tuple(recorded.get("input_size", (224, 224, 3)))})
-    name = run_info.get("variant", run_info.get("model"))
-    if isinstance(name, str) and name in list_models():
-        return get_entry(name).preprocessing
-    return None
+    recorded = run_info.get("hyperparameters", {}).get("preset")
+    if recorded and (dataset is None or dataset == run_info.get("dataset")):
+        return recorded
+    return default_preset(image_size)
+
+
+def preprocessing_for(model=None, run_info=None):
+    """The :class:`~keras_lightnets.layers.preprocessing.Preprocessing` of a model, or ``None`` (ImageNet's).
+
+    :func:`keras_lightnets.preprocessing.resolve_preprocessing` of ``model`` (its model card; a
+    registered name or a Preprocessing also do), then of its run folder's ``run.json``
+    (``run_info``). Feed it to ``make_dataset(model=...)``, which applies :meth:`Preprocessing.fed`.
+    """
+    return resolve_preprocessing(model, run_info=run_info)
 
 
 def _labels_per_output(dataset, outputs):

@@ -17,11 +17,9 @@ import keras
 from keras_lightnets.models.describe import auxiliary_outputs
 from keras_lightnets.registry import get_entry
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
+from keras_lightnets.training.recipes import AUXILIARY_LOSS_WEIGHT
 
 __all__ = ["AUXILIARY_LOSS_WEIGHT", "build_model", "compile_classifier", "float32_outputs", "outputs_probabilities"]
-
-# The weight of each auxiliary classifier's loss (GoogLeNet paper, section 5; torchvision's recipe).
-AUXILIARY_LOSS_WEIGHT = 0.3
 
 
 def build_model(name, *, num_classes, image_size, **overrides):
@@ -55,10 +53,20 @@ def float32_outputs(model):
     return keras.Model(model.input, outputs if len(outputs) > 1 else outputs[0], name=model.name)
 
 
-def compile_classifier(model, *, optimizer, num_classes, label_smoothing=0.0, jit_compile=False):
+def compile_classifier(
+    model,
+    *,
+    optimizer,
+    num_classes,
+    label_smoothing=0.0,
+    jit_compile=False,
+    auxiliary_loss_weight=AUXILIARY_LOSS_WEIGHT,
+):
     """Compiles for one-hot labels: cross-entropy (``from_logits`` as the model needs), accuracy, top-5.
 
     Top-5 accuracy is reported only for more than 5 classes (with 5 or fewer it is always 1).
+    ``auxiliary_loss_weight``: each auxiliary classifier's share of the loss (GoogLeNet's, see
+    :func:`~keras_lightnets.models.describe.auxiliary_outputs`); unused without them.
     """
     metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     if num_classes > 5:
@@ -69,18 +77,22 @@ def compile_classifier(model, *, optimizer, num_classes, label_smoothing=0.0, ji
     auxiliary = len(auxiliary_outputs(model))
     if auxiliary:
         # Auxiliary classifiers (GoogLeNet): every output learns the labels, the auxiliary losses
-        # weigh AUXILIARY_LOSS_WEIGHT each, the metrics are the main output's. The data gives the
+        # weigh auxiliary_loss_weight each, the metrics are the main output's. The data gives the
         # labels once per output (inputs.train_dataset(outputs=...)).
         model.compile(
             optimizer=optimizer,
             loss=[loss] * (1 + auxiliary),
-            loss_weights=[1.0] + [AUXILIARY_LOSS_WEIGHT] * auxiliary,
+            loss_weights=[1.0] + [auxiliary_loss_weight] * auxiliary,
             metrics=[metrics] + [[] for _ in range(auxiliary)],
             jit_compile=jit_compile,
         )
         # Keras names the metrics of a multi-output model after the output ("predictions_accuracy");
         # without output names they keep the names fit, its callbacks and history.csv use.
         model._compile_metrics.output_names = None
+        # Without a strategy Keras builds a multi-output loss (a Mean tracker per output) inside the
+        # first train step; a tf.function that creates variables is traced twice, which added 30-60 s
+        # to a GoogLeNet run's start on 2 cores. Built here, from the outputs' shapes, it is traced once.
+        model._compile_loss.build(tuple(model.outputs), list(model.outputs))
         return model
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)
     return model
@@ -97,12 +109,14 @@ def compile_with_recipe(
     jit_compile=False,
     body_variables=None,
     body_rate=1.0,
+    auxiliary_loss_weight=AUXILIARY_LOSS_WEIGHT,
 ):
     """Compiles ``model`` with ``recipe``'s schedule, optimizer and loss, and builds the optimizer's slots.
 
     The slots are built here rather than inside the first train step: a ``tf.function`` that
     creates variables is traced twice, which doubled the start-up time of short runs.
-    ``body_variables`` / ``body_rate``: see :func:`~keras_lightnets.training.build_optimizer`.
+    ``body_variables`` / ``body_rate``: see :func:`~keras_lightnets.training.build_optimizer`;
+    ``auxiliary_loss_weight``: see :func:`compile_classifier`.
     """
     schedule = build_schedule(recipe, learning_rate, steps_per_epoch, epochs)
     compile_classifier(
@@ -111,6 +125,7 @@ def compile_with_recipe(
         num_classes=num_classes,
         label_smoothing=recipe.label_smoothing,
         jit_compile=jit_compile,
+        auxiliary_loss_weight=auxiliary_loss_weight,
     )
     model.optimizer.build(model.trainable_variables)  # the LossScaleOptimizer too, under mixed_float16
     return model

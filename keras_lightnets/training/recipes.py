@@ -17,13 +17,18 @@ decoupled form; :func:`effective_weight_decay` does that conversion. For RMSprop
 gradient is divided by the running RMS and has no exact decoupled twin: the coefficient
 is used as is (documented approximation). BatchNorm parameters and biases are never
 decayed (timm's default and the usual practice); recipes may also spare depthwise kernels.
+
+Auxiliary classifiers: a recipe with ``auxiliary_loss_weight`` trains the model its family builds
+with auxiliary classifiers (GoogLeNet's ``aux_logits=True``) and adds each one's loss with that
+weight; the saved and exported models drop them.
 """
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from keras_lightnets.checks import check_positive_int
+from keras_lightnets.checks import check_number, check_positive_int
 
 __all__ = [
+    "AUXILIARY_LOSS_WEIGHT",
     "OPTIMIZERS",
     "SCHEDULES",
     "Recipe",
@@ -35,6 +40,10 @@ __all__ = [
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 SCHEDULES = ("cosine", "exponential", "multistep", "linear", "constant")
+# Each auxiliary classifier's share of the loss: GoogLeNet paper (Szegedy et al. 2015), section 5,
+# "their loss gets added to the total loss of the network with a discount weight (the losses of the
+# auxiliary classifiers were weighted by 0.3)"; torchvision's reference trains with the same.
+AUXILIARY_LOSS_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,9 @@ class Recipe:
     0 (cosine only). ``ema`` is the momentum of an exponential moving average of the weights
     (``None``: no EMA). ``clip_norm`` clips the global gradient norm. ``image_size`` is the
     training resolution when ``fit`` is given neither one nor a model with a fixed input size
-    (``None``: the dataset's default, 32 px for the bundled digits).
+    (``None``: the dataset's default, 32 px for the bundled digits). ``auxiliary_loss_weight``:
+    a model ``fit`` builds gets its auxiliary classifiers (GoogLeNet's ``aux_logits=True``), each
+    one's loss weighted so (``None``: built without them).
     """
 
     family: str
@@ -77,6 +88,7 @@ class Recipe:
     randaugment: bool = False
     dropout_rate: float | None = None  # what the authors trained with; the registry's default applies
     image_size: int | None = None
+    auxiliary_loss_weight: float | None = None
     notes: str = ""
 
     def __post_init__(self):
@@ -104,6 +116,8 @@ class Recipe:
         check_positive_int("image_size", self.image_size)
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"`ema` must be None or in (0, 1), got {self.ema!r}")
+        if self.auxiliary_loss_weight is not None:
+            check_number(self.auxiliary_loss_weight, "auxiliary_loss_weight", minimum=0, exclusive_minimum=True)
 
     def with_overrides(self, **overrides):
         """A copy with the given fields replaced (``None`` values are ignored)."""
@@ -486,6 +500,24 @@ RECIPES = {
             "The shared small-data recipe at 64 px and 5x the rate: keras.applications' fan-out initialization "
             "learns slowly under Adam at 2e-3, and 32 px leaves the last stages 1x1 maps. EfficientNet-Lite0 "
             "after 10 epochs: 93.8 % (shared recipe: 20.8 %). Tuned on 2 CPU cores, not for ImageNet."
+        ),
+    ),
+    # GoogLeNet trains with two auxiliary classifiers (the paper's section 5, weight 0.3 each): the
+    # shared recipe with them on. 96 px, because the paper layout's (googlenet_original) auxiliary
+    # classifiers average-pool 5x5/3 from inception 4a (stride 16), which needs at least 79 px.
+    ("googlenet", "default"): replace(
+        _SMALL_DATA,
+        family="googlenet",
+        source=(
+            "keras_lightnets: the small-data recipe for GoogLeNet on the bundled digits, at 96 px, with the "
+            "auxiliary classifiers of the paper (Szegedy et al. 2015, section 5: loss weight 0.3 each)"
+        ),
+        image_size=96,
+        auxiliary_loss_weight=AUXILIARY_LOSS_WEIGHT,
+        notes=(
+            "The shared small-data recipe plus GoogLeNet's auxiliary classifiers. 96 px is not tuned: it is the "
+            "smallest multiple of 32 at which the paper layout's auxiliary classifiers (a 5x5/3 average pool on "
+            "inception 4a) fit; torchvision's layout pools adaptively and takes any size."
         ),
     ),
     # PyramidNet: the authors' PyTorch port. CIFAR-10 is "paper" (every CIFAR variant but one is a

@@ -15,7 +15,8 @@ or in one call, through ``keras_lightnets.training.fit(name, weights=..., transf
 - :func:`new_head` (``head.py``): the model card's architecture rebuilt with a new number of
   classes (the family's own head), the body's weights copied by layer name.
 - :func:`freeze` (``freeze.py``): ``trainable=False`` on everything but the head, or but the head
-  and the body's last blocks; frozen BatchNorm layers run in inference mode (Keras 3).
+  and the body's last blocks; frozen BatchNorm layers run in inference mode (Keras 3), frozen
+  stochastic depth does not drop, and quantization-aware training keeps the frozen layers frozen.
 - :func:`model_structure` (``structure.py``): the head and the blocks, read from the graph.
 - ``BodyRateSGD`` / ``RMSprop`` / ``Adam`` / ``AdamW`` (``optimizers.py``): a lower learning rate
   for the unfrozen body than for the new head.

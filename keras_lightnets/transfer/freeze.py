@@ -9,8 +9,11 @@ the body's last blocks.
 Frozen layers get ``trainable = False``. In Keras 3 a BatchNormalization layer that is not
 trainable also runs in inference mode, in ``fit`` too: it normalizes with its (pretrained)
 moving statistics and never updates them, so the frozen blocks compute exactly what they
-computed for the pretrained task. BatchNorm layers in the unfrozen blocks train as usual.
-The frozen in-graph normalization (``include_preprocessing=True``) never trains.
+computed for the pretrained task. Likewise a frozen block's stochastic depth (drop path,
+EfficientNet's drop connect) does not drop in training. BatchNorm and drop path in the unfrozen
+blocks train as usual. The frozen in-graph normalization (``include_preprocessing=True``) never
+trains. Quantization-aware training keeps all of this: :func:`~keras_lightnets.deploy.quantize_aware`
+carries each layer's flag into the QAT model, whose frozen layers' weights do not train.
 """
 
 from dataclasses import dataclass

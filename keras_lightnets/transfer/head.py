@@ -17,20 +17,19 @@ file holds a 1000-class classifier. ``create_model(name, weights=..., include_to
 the body, which ``new_head`` accepts too.)
 """
 
+import dataclasses
 import os
 
 import keras
 
 from keras_lightnets.checks import check_positive
-from keras_lightnets.layers.model_card import find_model_card
-from keras_lightnets.models.describe import has_input_normalization
+from keras_lightnets.layers.model_card import find_model_card, recorded_preprocessing
+from keras_lightnets.models.scaffold import WEIGHTS_FILE_SUFFIXES
+from keras_lightnets.registry import get_entry
 from keras_lightnets.transfer.structure import model_structure, rebuild
+from keras_lightnets.weights import load_checkpoint
 
 __all__ = ["check_pretrained_weights", "copy_body_weights", "load_pretrained", "new_head"]
-
-
-# What a model card records about the inputs the weights were trained with.
-_PREPROCESSING_FIELDS = ("mean", "std", "input_size", "crop_pct", "interpolation")
 
 
 def copy_body_weights(source, target):
@@ -78,13 +77,16 @@ def copy_body_weights(source, target):
 
 
 def _copy_preprocessing(source, target):
-    origin, card = find_model_card(source), find_model_card(target)
-    if origin is None or origin.mean is None:
+    """The pretrained model's preprocessing (its weights were trained with it) into ``target``'s
+    card; whether ``target`` normalizes inside stays its own, and when both do, the pixel range
+    is the source's (its normalization layer was copied)."""
+    origin, card = recorded_preprocessing(source), find_model_card(target)
+    if origin is None or card is None:
         return
-    for field in _PREPROCESSING_FIELDS:
-        setattr(card, field, getattr(origin, field))
-    if has_input_normalization(target) and has_input_normalization(source):
-        card.pixel_max = origin.pixel_max
+    own = card.preprocessing
+    in_graph = bool(own is not None and own.in_graph)
+    pixel_max = origin.pixel_max if in_graph and origin.in_graph else (own.pixel_max if own else origin.pixel_max)
+    card.preprocessing = dataclasses.replace(origin, in_graph=in_graph, pixel_max=pixel_max)
 
 
 def new_head(model, classes, *, classifier_activation="softmax", dropout_rate=None, input_shape=None, name=None):
@@ -133,10 +135,6 @@ def load_pretrained(name, weights, *, input_shape=None):
     ``.keras`` file saved from this architecture's classifier with the variant's classes or from its
     ``include_top=False`` body.
     """
-    from keras_lightnets.models.scaffold import WEIGHTS_FILE_SUFFIXES
-    from keras_lightnets.registry import get_entry
-    from keras_lightnets.weights import load_checkpoint
-
     entry = get_entry(name)
     path = check_pretrained_weights(weights)
     if os.path.isfile(path) and not path.endswith(WEIGHTS_FILE_SUFFIXES):

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 
 import keras
 
+from keras_lightnets import models
 from keras_lightnets.layers.model_card import find_model_card
 from keras_lightnets.models.describe import has_input_normalization
+from keras_lightnets.registry import create_model
 
 __all__ = ["Block", "ModelStructure", "model_structure"]
 
@@ -87,9 +89,6 @@ def rebuild(model, **arguments):
     A registered variant is rebuilt by name; another architecture by its constructor and the
     arguments the card records. Non-architecture arguments (dropout, drop path) take their defaults.
     """
-    from keras_lightnets import models
-    from keras_lightnets.registry import create_model
-
     card = _card(model)
     arguments.setdefault("include_preprocessing", has_input_normalization(model))
     if card.variant is not None:

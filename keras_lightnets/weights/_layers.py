@@ -1,48 +1,9 @@
-"""Which Keras layers carry the weights that converters copy, and what each weight is."""
+"""Lives in :mod:`keras_lightnets.weight_files._layers` (below the registry, where the build scaffold
+can import it); ``keras_lightnets.weights._layers`` names that same module, so imports, attributes and
+monkeypatches written against this name keep working."""
 
-import keras
+import sys
 
-WEIGHTED_TYPES = (
-    keras.layers.Conv2D,
-    keras.layers.DepthwiseConv2D,
-    keras.layers.BatchNormalization,
-    keras.layers.Dense,
-)
+from keras_lightnets.weight_files import _layers
 
-# The attributes holding each type's variables, in ``layer.weights`` order; an absent one
-# (``use_bias=False``, ``scale=False``, ``center=False``) is None on the layer.
-WEIGHT_ROLES = (
-    (keras.layers.DepthwiseConv2D, ("kernel", "bias")),
-    (keras.layers.Conv2D, ("kernel", "bias")),
-    (keras.layers.Dense, ("kernel", "bias")),
-    (keras.layers.BatchNormalization, ("gamma", "beta", "moving_mean", "moving_variance")),
-)
-
-
-def weighted_layers(model):
-    """Conv, depthwise, BatchNorm and Dense layers of ``model`` in topological order."""
-    found = [layer for layer in model.layers if layer.weights]
-    unknown = [layer.name for layer in found if not isinstance(layer, WEIGHTED_TYPES)]
-    if unknown:
-        raise ValueError(f"cannot convert weights of layers {unknown}: only conv, depthwise, BN and dense are mapped")
-    return found
-
-
-def layer_weights(layer):
-    """``{role: variable}`` of a weighted layer: ``kernel``/``bias``, or BN's ``gamma``/``beta``/``moving_*``.
-
-    Raises ``ValueError`` when the layer's type is not convertible or it holds
-    variables beyond these (a LoRA or quantized Dense, say).
-    """
-    for kind, roles in WEIGHT_ROLES:
-        if isinstance(layer, kind):
-            found = {role: getattr(layer, role, None) for role in roles}
-            found = {role: variable for role, variable in found.items() if variable is not None}
-            if len(found) != len(layer.weights):
-                extra = sorted({w.path for w in layer.weights} - {v.path for v in found.values()})
-                raise ValueError(f"layer {layer.name!r} holds weights no converter knows: {extra}")
-            return found
-    raise ValueError(
-        f"cannot convert weights of layer {layer.name!r} ({type(layer).__name__}): "
-        "only conv, depthwise, BN and dense are mapped"
-    )
+sys.modules[__name__] = _layers

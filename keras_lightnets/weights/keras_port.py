@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_lightnets.weights._layers import weighted_layers
+from keras_lightnets.weight_files._layers import weighted_layers
 
 
 def copy_keras_weights(source, target):

@@ -17,6 +17,7 @@ from keras_lightnets.deploy import (
     quantize_aware,
 )
 from keras_lightnets.layers.custom_layers import float_only_layers
+from keras_lightnets.models.describe import without_auxiliary_outputs
 
 INTEGER_TYPES = {"int8", "int32"}
 
@@ -46,6 +47,11 @@ def test_qat_to_int8_tflite(name, tmp_path):
         model = kl.reparameterize(model)
     qat_model = quantize_aware(model)
     assert is_quantize_aware(qat_model)
+    # QAT trains what the Keras 3 model trains, no more: as many variables (a BatchNorm that becomes a
+    # depthwise convolution keeps two), none of an in-graph input normalization.
+    trained = without_auxiliary_outputs(model).trainable_weights
+    assert len(qat_model.trainable_weights) == len(trained)
+    assert not any(w.name.startswith("input_normalization/") for w in qat_model.trainable_weights)
     # Precise BN is tested on its own (test_qat_precise_bn.py); two batches keep its path in this
     # run without its default 32 (78 s per family on 2 cores). One step runs eagerly: tracing a
     # QAT train step costs 15-40 s per family, and the graph path is trained in

@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tf_keras
 from deploy_helpers import ARCHITECTURE_OVERRIDES, FAMILY_VARIANTS, TEST_SIZE, input_size_for, randomize_batchnorm
 
 import keras_lightnets as kl
@@ -85,4 +86,37 @@ def test_model_card_travels_into_the_twin_and_the_qat_model():
             key: value for key, value in expected.items() if key not in base_keys
         }
         assert found.family == "rexnet" and found.architecture["args"]["width"] == 0.5
-        assert list(found.mean) == [0.485, 0.456, 0.406]
+        assert list(found.preprocessing.mean) == [0.485, 0.456, 0.406]  # a 0.1.0 card's loose mean, read in
+
+
+def _drop_path_probe(twin, block):
+    drop = twin.get_layer(f"{block}_drop_path")
+    return drop.input, drop.output
+
+
+def test_twin_carries_trainable_flags_and_a_frozen_drop_path_does_not_drop():
+    # EfficientNet-Lite0, drop connect 0.5, from-back:3: block6c (drops 41 %) frozen, block6d (44 %) trains.
+    model = kl.create_model("efficientnet_lite0", input_shape=(32, 32, 3), classes=10, drop_connect_rate=0.5)
+    assert kl.transfer.freeze(model, "from-back:3").trainable_blocks == ("block6d", "block7a", "top")
+    twin = to_tf_keras(model)
+    assert {layer.name: layer.trainable for layer in twin.layers[1:]} == {
+        layer.name: layer.trainable for layer in model.layers[1:]
+    }
+    probe = tf_keras.Model(twin.input, [*_drop_path_probe(twin, "block6c"), *_drop_path_probe(twin, "block6d")])
+    tf_keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).random((16, 32, 32, 3), dtype=np.float32)
+    frozen_in, frozen_out, unfrozen_in, unfrozen_out = (t.numpy() for t in probe(images, training=True))
+    np.testing.assert_array_equal(frozen_out, frozen_in)
+    dropped = np.all(unfrozen_out == 0, axis=(1, 2, 3))
+    assert 0 < dropped.sum() < len(images)  # a batch of 16 keeps all with probability 1e-4
+    np.testing.assert_allclose(
+        unfrozen_out[~dropped], unfrozen_in[~dropped] / (1 - twin.get_layer("block6d_drop_path").rate), rtol=1e-6
+    )
+
+
+def test_twin_input_normalization_is_always_frozen():
+    model = kl.create_model("mobilenetv2_035", input_shape=(TEST_SIZE, TEST_SIZE, 3), include_preprocessing=True)
+    model.get_layer("input_normalization").trainable = True  # a user's mistake: its values are the card's
+    twin = to_tf_keras(model)
+    assert not twin.get_layer("input_normalization").trainable
+    assert twin.get_layer("stem_conv").trainable

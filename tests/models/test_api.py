@@ -324,7 +324,7 @@ def test_a_flattening_head_needs_a_fixed_input_size():
     # VGG / AlexNet heads flatten the last map; the scaffold enforces keras.applications' rule for them.
     from functools import partial
 
-    from keras_lightnets.models.scaffold import application_args, build_model
+    from keras_lightnets.models.scaffold import build_model
     from keras_lightnets.models.variant import Family, Preprocessing
 
     def body(x):
@@ -348,15 +348,7 @@ def test_a_flattening_head_needs_a_fixed_input_size():
         features_only=False,
         include_preprocessing=False,
     ):
-        return build_model(
-            TOY,
-            architecture={},
-            body=body,
-            head=partial(head),
-            default_name="toy",
-            fixed_size_for_top=True,
-            **application_args(locals()),
-        )
+        return build_model(TOY, locals(), body=body, head=partial(head), default_name="toy", fixed_size_for_top=True)
 
     # A family whose default input is not 224 (EfficientNet-B7: 600, PolyNet: 331) gets it by default.
     TOY = Family(

@@ -97,11 +97,11 @@ def test_fit_trains_auxiliary_classifiers_and_saves_the_inference_model(tmp_path
     assert {"accuracy", "top5", "val_accuracy", "predictions_loss", "aux1_predictions_loss"} <= set(row)
     assert row["loss"] == pytest.approx(row["predictions_loss"] + 0.3 * row["aux1_predictions_loss"], rel=1e-4)
     assert not np.array_equal(aux_before, np.array(model.get_layer("aux1_predictions").kernel))  # the aux head trained
-    # final.keras and the returned model are the inference model; best.keras, saved during training,
-    # keeps the auxiliary classifier, and evaluate() uses the main output of either.
+    # final.keras, best.keras and the returned model are the inference model: the auxiliary classifier
+    # only exists for training (resuming reads the backup, which keeps it).
     assert result.model.output_shape == (None, 10)
     assert _saved_outputs(tmp_path / "final.keras") == ["predictions"]
-    assert _saved_outputs(tmp_path / "best.keras") == ["predictions", "aux1_predictions"]
+    assert _saved_outputs(tmp_path / "best.keras") == ["predictions"]
     assert result.metrics["accuracy"] == pytest.approx(row["val_accuracy"])
 
 
@@ -149,10 +149,10 @@ def test_a_weights_file_loads_with_or_without_the_auxiliary_classifiers(tmp_path
 
 # (variant, arguments, error, what the message says); one test: each case builds nothing or fails early.
 BAD_ARGUMENTS = [
-    ("resnet18", {"aux_logits": True}, ValueError, "`aux_logits` is not an argument of 'resnet18' (ResNet); "
+    ("resnet18", {"aux_logits": True}, ValueError, "`aux_logits` is not an argument of ResNet; "
      "the families that take it: googlenet"),
-    ("densenet121", {"aux_logits": False}, ValueError, "`aux_logits` is not an argument of 'densenet121'"),
-    ("rexnet_100", {"alpha": 1.0}, TypeError, "`alpha` is not an argument of 'rexnet_100'"),
+    ("densenet121", {"aux_logits": False}, ValueError, "`aux_logits` is not an argument of DenseNet"),
+    ("rexnet_100", {"alpha": 1.0}, TypeError, "`alpha` is not an argument of ReXNet"),
     ("googlenet", {"aux_logits": 1}, TypeError, "`aux_logits` must be True or False, got 1"),
     ("googlenet", {"aux_logits": True, "include_top": False}, ValueError,
      "`aux_logits=True` adds classifiers, so it needs include_top=True and features_only=False"),

@@ -81,6 +81,7 @@ def test_a_model_that_normalizes_inside_is_fed_unit_range_pixels(tmp_path, data_
     )
     seen = _record_preprocessing(monkeypatch)
     fit(model, output_dir=tmp_path / "run", data_dir=data_dir, **{**SMALL_RUN, "epochs": 1})
-    assert seen and all(p.mean == (0.0, 0.0, 0.0) and p.std == (1.0, 1.0, 1.0) for p in seen)
+    # The pipeline gets the card's own record and feeds what it says: pixel / 255, the model normalizes.
+    assert seen and all(p.in_graph and p.fed() == ((0.0,) * 3, (1.0,) * 3) for p in seen)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert run["preprocessing"]["mean"] == [0.0, 0.0, 0.0]
+    assert run["preprocessing"]["in_graph"] and run["preprocessing"]["mean"] == [0.5, 0.5, 0.5]

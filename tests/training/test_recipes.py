@@ -206,3 +206,16 @@ def test_multistep_schedule_divides_at_each_milestone():
     assert float(tf_keras_schedule(2250)) == pytest.approx(0.001)  # QAT trains with the same schedule
     with pytest.raises(ValueError, match="the multistep schedule needs increasing `milestones`"):
         dataclasses.replace(recipe, milestones=(225.0, 150.0))
+
+
+def test_googlenet_default_recipe_trains_the_auxiliary_classifiers_at_the_papers_weight():
+    # The paper (section 5) adds each auxiliary classifier's loss weighted 0.3.
+    googlenet, shared = get_recipe("googlenet", "default"), get_recipe(None, "default")
+    assert googlenet.auxiliary_loss_weight == 0.3 and shared.auxiliary_loss_weight is None
+    assert googlenet.image_size == 96  # googlenet_original's 5x5/3 auxiliary pools need inception 4a >= 5x5
+    assert dataclasses.replace(
+        googlenet, family="*", image_size=None, auxiliary_loss_weight=None, source="", notes=""
+    ) == (dataclasses.replace(shared, source="", notes=""))
+    for bad, error in ((0, ValueError), (-0.3, ValueError), ("0.3", TypeError)):
+        with pytest.raises(error, match="`auxiliary_loss_weight` must be a number > 0"):
+            dataclasses.replace(shared, auxiliary_loss_weight=bad)

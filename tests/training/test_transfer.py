@@ -7,6 +7,7 @@ and random BatchNorm statistics, saved as a ``.weights.h5`` file (the real Effic
 go through the same code in tutorial 05 and ``benchmarks/transfer_learning.py``).
 """
 
+import dataclasses
 import io
 import json
 
@@ -150,12 +151,16 @@ def test_new_head_keeps_body_weights_card_and_normalization():
     source = randomize_batchnorm(kl.create_model(MODEL, include_preprocessing=True, input_shape=(SIZE, SIZE, 3)))
     # Weights trained with another normalization than the variant's carry theirs in the card: it travels too.
     source_card = find_model_card(source)
-    source_card.mean, source_card.std, source_card.crop_pct = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.95
+    source_card.preprocessing = dataclasses.replace(
+        source_card.preprocessing, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), crop_pct=0.95
+    )
     model = new_head(source, 5, name="digits")
     assert model.output_shape == (None, 5) and model.name == "digits" and source.output_shape == (None, 1000)
     assert kl.model_identity(model) == kl.model_identity(source)
     card = find_model_card(model)
-    assert (card.mean, card.std, card.crop_pct) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.95)
+    recorded = card.preprocessing
+    assert (recorded.mean, recorded.std, recorded.crop_pct) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.95)
+    assert recorded.in_graph  # the new model normalizes inside, as the source does
     before = _weights(source)
     head = set(model_structure(model).head_names)
     for layer in model.layers:

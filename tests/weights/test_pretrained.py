@@ -9,7 +9,6 @@ The served checkpoint is a randomly initialized torchvision model's state dict, 
 torchvision names its files (``<name>-<first hex digits of its sha256>.pth``); the test swaps it
 into the registry row in place of the real file, whose content cannot be fetched here."""
 
-import dataclasses
 import hashlib
 import json
 import subprocess
@@ -53,7 +52,7 @@ def _publish(monkeypatch, models, name, content):
     (models / filename).write_bytes(content)
     source = torchvision_source(filename, 58.178)
     entry = registry.get_entry(name)
-    monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(entry, weights=(source,)))
+    monkeypatch.setitem(entry.__dict__, "weights", (source,))  # the one store: the family's variant
     return source
 
 
@@ -353,8 +352,8 @@ from keras_lightnets.weights.download import pretrained_weights_file
 
 filename, folder = sys.argv[1], Path(sys.argv[2])
 source = torchvision_source(filename, 58.178)
-entry = dataclasses.replace(registry.get_entry("squeezenet1_1"), weights=(source,))
-registry._REGISTRY["squeezenet1_1"] = entry
+entry = registry.get_entry("squeezenet1_1")
+entry.__dict__["weights"] = (source,)  # the one store: the family's variant, patched in place
 (folder / f"ready-{os.getpid()}").touch()
 while not (folder / "go").exists():  # all processes start resolving at the same moment
     time.sleep(0.005)
@@ -431,7 +430,7 @@ def test_a_damaged_conversion_of_a_file_whose_digest_the_hub_states_is_made_agai
     assert source.file_hash is None
     server.publish(url, content)
     entry = registry.get_entry("squeezenet1_1")
-    monkeypatch.setitem(registry._REGISTRY, "squeezenet1_1", dataclasses.replace(entry, weights=(source,)))
+    monkeypatch.setitem(entry.__dict__, "weights", (source,))  # the one store: the family's variant
     model = kl.create_model("squeezenet1_1", weights="imagenet", input_shape=INPUT_SHAPE)
     x = np.random.default_rng(0).standard_normal((2, *INPUT_SHAPE)).astype("float32")
     converted = cache_dir() / f"squeezenet1_1.hub_in1k.{hashlib.sha256(content).hexdigest()[:8]}.weights.h5"

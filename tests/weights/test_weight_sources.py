@@ -143,7 +143,7 @@ def test_torchvision_weights_equal_torchvision(publisher, monkeypatch, name, tv_
     digest = hashlib.sha256(content).hexdigest()[:8]
     source = dataclasses.replace(real, url=real.url.replace(real.file_hash, digest), file_hash=digest, filename="")
     entry = registry.get_entry(name)
-    monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(entry, weights=(source,) + entry.weights[1:]))
+    monkeypatch.setitem(entry.__dict__, "weights", (source,) + entry.weights[1:])  # the one store: the family's variant
     publisher.publish(source.url, content)
     x = _x()
     model = kl.create_model(name, weights="imagenet", input_shape=INPUT_SHAPE, classifier_activation=None)
@@ -215,7 +215,7 @@ def test_keras_resnet50_takes_rgb_where_the_keras_file_takes_bgr(publisher, monk
     assert real.hash_algorithm == "md5" and len(real.file_hash) == 32  # pinned from keras.applications' source
     source = dataclasses.replace(real, file_hash=hashlib.md5(content).hexdigest())
     entry = registry.get_entry("resnet50_v1")
-    monkeypatch.setitem(registry._REGISTRY, "resnet50_v1", dataclasses.replace(entry, weights=(source,)))
+    monkeypatch.setitem(entry.__dict__, "weights", (source,))  # the one store: the family's variant
     publisher.publish(source.url, content)
     x = _x()
     model = kl.create_model("resnet50_v1", weights="imagenet", input_shape=INPUT_SHAPE, classifier_activation=None)
@@ -223,7 +223,7 @@ def test_keras_resnet50_takes_rgb_where_the_keras_file_takes_bgr(publisher, monk
     _assert_close(infer(model, x), expected)
 
     # A corrupt file on the host fails the pinned MD5 and is removed.
-    monkeypatch.setitem(registry._REGISTRY, "resnet50_v1", dataclasses.replace(entry, weights=(source,)))
+    monkeypatch.setitem(entry.__dict__, "weights", (source,))  # the one store: the family's variant
     for path in cache_dir().iterdir():
         path.unlink()
     publisher.publish(source.url, content[:-10] + b"corrupt!!!")
@@ -250,7 +250,7 @@ def test_keras_efficientnet_file_equals_keras_applications_on_raw_pixels(publish
     assert real.hash_algorithm == "md5" and len(real.file_hash) == 32  # pinned from keras.applications' source
     source = dataclasses.replace(real, file_hash=hashlib.md5(content).hexdigest())
     entry = registry.get_entry("efficientnet_b0")
-    monkeypatch.setitem(registry._REGISTRY, "efficientnet_b0", dataclasses.replace(entry, weights=(source,)))
+    monkeypatch.setitem(entry.__dict__, "weights", (source,))  # the one store: the family's variant
     publisher.publish(source.url, content)
     model = kl.create_model(
         "efficientnet_b0", weights="imagenet", input_shape=INPUT_SHAPE, classifier_activation=None,
@@ -286,7 +286,7 @@ def _publish_torchvision_file(publisher, monkeypatch, name, state_dict):
     digest = hashlib.sha256(content).hexdigest()[:8]
     source = dataclasses.replace(real, url=real.url.replace(real.file_hash, digest), file_hash=digest, filename="")
     entry = registry.get_entry(name)
-    monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(entry, weights=(source,) + entry.weights[1:]))
+    monkeypatch.setitem(entry.__dict__, "weights", (source,) + entry.weights[1:])  # the one store: the family's variant
     publisher.publish(source.url, content)
 
 
@@ -341,7 +341,7 @@ def _publish_as_first_source(publisher, monkeypatch, name, tag, content, hash_al
         source = dataclasses.replace(real, file_hash=hashlib.new(hash_algorithm, content).hexdigest())
     entry = registry.get_entry(name)
     others = tuple(s for s in entry.weights if s.tag != tag)
-    monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(entry, weights=(source, *others)))
+    monkeypatch.setitem(entry.__dict__, "weights", (source, *others))  # the one store: the family's variant
     publisher.publish(source.url, content)
     return source
 

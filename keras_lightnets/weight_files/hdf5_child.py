@@ -1,4 +1,4 @@
-"""The HDF5 half of :mod:`keras_lightnets.weights.hdf5_reader`, run as a script in a child process.
+"""The HDF5 half of :mod:`keras_lightnets.weight_files.hdf5_reader`, run as a script in a child process.
 
 HDF5 is parsed by a large C library (libhdf5, inside h5py) that has had crashes and overflows on
 malformed files; a weights file from the internet is parsed here, in a process of its own with
