@@ -43,9 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from keras_lightnets.deploy.tflite_file import read_preprocessing_record
+from keras_lightnets.deploy.tflite_file import read_preprocessing_record, with_metadata_entry
 from keras_lightnets.layers.preprocessing import Preprocessing
 
 __all__ = [
@@ -446,32 +444,6 @@ def _metadata_buffer(metadata_fb, model_fb, input_tensor, metadata: ImageClassif
     return bytes(builder.Output())
 
 
-def _with_metadata_buffer(model_fb, content: bytes, metadata_buffer: bytes) -> bytes:
-    """The model flatbuffer with ``metadata_buffer`` under TFLITE_METADATA (and no zip archive)."""
-    import flatbuffers
-
-    model = model_fb.ModelT.InitFromObj(model_fb.Model.GetRootAs(content, 0))
-    buffer = model_fb.BufferT()
-    # A numpy array is packed in one copy (a bytes object would be prepended byte by byte).
-    buffer.data = np.frombuffer(metadata_buffer, dtype=np.uint8)
-    model.buffers = model.buffers or []
-    model.metadata = model.metadata or []
-    entries = [entry for entry in model.metadata if _decode(entry.name) == METADATA_FIELD_NAME]
-    if entries:
-        # Re-embedding: reuse the buffer of the existing entry and drop any duplicate entries.
-        model.buffers[entries[0].buffer] = buffer
-        model.metadata = [entry for entry in model.metadata if entry not in entries[1:]]
-    else:
-        model.buffers.append(buffer)
-        entry = model_fb.MetadataT()
-        entry.name = METADATA_FIELD_NAME
-        entry.buffer = len(model.buffers) - 1
-        model.metadata.append(entry)
-    builder = flatbuffers.Builder(len(content) + len(metadata_buffer) + 1024)
-    builder.Finish(model.Pack(builder), _TFLITE_FILE_IDENTIFIER)
-    return bytes(builder.Output())
-
-
 def _append_zip(content: bytes, files: dict[str, bytes]) -> bytes:
     """``content`` followed by a zip archive of ``files``, as mediapipe's MetadataPopulator writes it."""
     stream = io.BytesIO(content)
@@ -512,7 +484,7 @@ def embed_metadata(model_content: bytes, metadata: ImageClassifierMetadata) -> b
     _warn_mediapipe_incompatibilities(model_fb, input_tensor, metadata)
 
     metadata_buffer = _metadata_buffer(metadata_fb, model_fb, input_tensor, metadata)
-    flatbuffer = _with_metadata_buffer(model_fb, content, metadata_buffer)
+    flatbuffer = with_metadata_entry(content, METADATA_FIELD_NAME, metadata_buffer)
     # A trailing newline, as label files have: the readers drop one empty last line.
     labels_txt = ("\n".join(metadata.labels) + "\n").encode("utf-8")
     return _append_zip(flatbuffer, {LABELS_FILE_NAME: labels_txt})

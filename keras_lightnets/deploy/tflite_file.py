@@ -180,19 +180,30 @@ def with_preprocessing_record(path_or_bytes, preprocessing):
             "embed_metadata, which export_tflite does"
         )
     record = json.dumps({"version": _RECORD_VERSION, "preprocessing": preprocessing.to_config()}, sort_keys=True)
+    return with_metadata_entry(content, PREPROCESSING_RECORD, record.encode("utf-8"))
+
+
+def with_metadata_entry(content, name, data):
+    """The model flatbuffer ``content`` with ``data`` (bytes) as its metadata entry ``name``: an
+    existing entry's buffer is reused (removing a buffer would renumber the buffers every tensor
+    points to) and duplicates dropped; operators, tensors and weights are kept. What the
+    preprocessing record and the Android metadata are both written with."""
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
     buffer = schema.BufferT()
-    buffer.data = np.frombuffer(record.encode("utf-8"), dtype=np.uint8)  # packed in one copy
+    buffer.data = np.frombuffer(data, dtype=np.uint8)  # a numpy array is packed in one copy, bytes byte by byte
     model.buffers = model.buffers or []
-    model.metadata = [entry for entry in model.metadata or [] if _entry_name(entry) != PREPROCESSING_RECORD]
-    # A replaced record's old buffer stays, empty of meaning and a few hundred bytes: removing it
-    # would renumber the buffers every tensor points to.
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = PREPROCESSING_RECORD
-    entry.buffer = len(model.buffers) - 1
-    model.metadata.append(entry)
-    builder = flatbuffers.Builder(len(content) + len(record) + 1024)
+    model.metadata = model.metadata or []
+    entries = [entry for entry in model.metadata if _entry_name(entry) == name]
+    if entries:
+        model.buffers[entries[0].buffer] = buffer
+        model.metadata = [entry for entry in model.metadata if entry not in entries[1:]]
+    else:
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = name
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(content) + len(data) + 1024)
     builder.Finish(model.Pack(builder), b"TFL3")
     return bytes(builder.Output())
 
