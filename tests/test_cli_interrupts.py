@@ -150,7 +150,7 @@ def test_a_multi_line_error_is_printed_as_one_line(monkeypatch, capsys):
     def fails(*args, **kwargs):
         raise CheckpointError("w.pth", "line one\nline two\n")
 
-    monkeypatch.setattr("keras_lightnets.training.fit", fails)
+    monkeypatch.setattr("keras_lightnets.cli.fit", fails)  # the name the CLI calls
     code, _ = _run(["train", "squeezenet1_1"])
     assert code == 2 and _one_error_line(capsys.readouterr().err) == "lightnets: error: 'w.pth': line one; line two"
 
