@@ -1,6 +1,8 @@
 import gc
 import os
+import resource
 import sys
+import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -36,6 +38,11 @@ LONG_RUNNING = (
     "tests/training/test_resume.py",
     "tests/training/test_distributed.py",
     "tests/training/test_squeezenet_recipe.py",
+    # MobileNetV3-Small trained, QAT fine-tuned and exported to INT8 on the digits: ~85 s of CPU
+    "tests/deploy/test_mobilenetv3_digits.py",
+    # Inception-v3 trained one step with its auxiliary classifier: ~45 s of CPU
+    "tests/models/test_inception_v3.py::test_fit_",
+    "tests/models/test_inception_v3.py::test_the_exported_file_",
 )
 
 
@@ -71,6 +78,28 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("max abs difference to reference implementations")
     for name, reference, diff in sorted(_REPORTED_DIFFS):
         terminalreporter.write_line(f"{name:34s} vs {reference:40s} {diff:.2e}")
+
+
+# The suite's time budget: with LIGHTNETS_TEST_TIMES=FILE each test appends a line ``nodeid wall_s
+# cpu_s`` as it finishes (cpu: this process and its children), so a run cut short still tells where
+# the time goes, and CPU time stays meaningful on a busy machine where wall time does not.
+_TEST_TIMES = os.environ.get("LIGHTNETS_TEST_TIMES")
+
+
+def _cpu_seconds():
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not _TEST_TIMES:
+        yield
+        return
+    wall, cpu = time.perf_counter(), _cpu_seconds()
+    yield
+    with open(_TEST_TIMES, "a") as times:
+        times.write(f"{item.nodeid} {time.perf_counter() - wall:.2f} {_cpu_seconds() - cpu:.2f}\n")
 
 
 @pytest.fixture(autouse=True)

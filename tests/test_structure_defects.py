@@ -55,7 +55,9 @@ def test_an_unknown_argument_names_the_families_that_take_it_called_directly_or_
     with pytest.raises(TypeError) as direct:
         kl.ResNet(aux_logits=True)
     message = str(direct.value)
-    assert message.startswith("`aux_logits` is not an argument of ResNet; the families that take it: googlenet.")
+    assert message.startswith(
+        "`aux_logits` is not an argument of ResNet; the families that take it: googlenet, inception_v3."
+    )
     assert "Its arguments: depth, include_top," in message
     # One check, one message: create_model calls the same constructor.
     with pytest.raises(TypeError) as by_name:

@@ -77,6 +77,11 @@ class ExportResult:
     def size_bytes(self):
         return self.summary.size_bytes
 
+    @property
+    def float_operator_count(self):
+        """How many operators run in float inside the graph (DEQUANTIZE included): 0 for a fully integer file."""
+        return self.summary.float_operator_count
+
 
 # --- argument checks (all before any conversion work) --------------------------------------
 
@@ -445,6 +450,7 @@ def _check_converted(summary, quantization):
         raise TFLiteExportError(f"the converted model uses non-built-in operators {summary.custom_operators}")
     if quantization == "int8" and not summary.fully_integer:
         raise TFLiteExportError(
-            f"the INT8 model is not fully integer: operators running in float {list(summary.float_operators)}, "
+            f"the INT8 model is not fully integer: {summary.float_operator_count} operators run in float inside "
+            f"the graph ({list(summary.float_operators)}), "
             f"float tensors inside the graph: {list(summary.float_tensors_inside[:10])}"
         )

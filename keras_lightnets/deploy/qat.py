@@ -29,13 +29,20 @@ import tf_keras
 from keras_lightnets.deploy.quantize_configs import (
     ACTIVATIONS_WITH_FIXED_RANGE,
     FrozenAwareQuantizeWrapper,
+    HardSigmoidOutputQuantizeConfig,
     LogisticOutputQuantizeConfig,
     NoOpQuantizeConfig,
     OutputQuantizeConfig,
     custom_objects,
 )
+from keras_lightnets.deploy.quantized_layer_norm import LayerNormQuantizeConfig, TwinQuantizedLayerNorm
 from keras_lightnets.deploy.twin import UnsupportedLayerError, to_tf_keras
-from keras_lightnets.deploy.twin_layers import TwinQuantizedSiLU
+from keras_lightnets.deploy.twin_layers import (
+    TwinHardSigmoid,
+    TwinHardSwish,
+    TwinQuantizedHardSigmoid,
+    TwinQuantizedSiLU,
+)
 from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS, float_only_layers, float_only_message
 from keras_lightnets.models.describe import without_auxiliary_outputs
 from keras_lightnets.reparameterize import fusable_blocks
@@ -112,14 +119,26 @@ def _batchnorm_as_depthwise(layer):
 
 
 def _twin_weights_for(annotated, twin):
-    """The twin's weights in ``annotated``'s layer order, standalone BNs as depthwise affine maps."""
+    """The twin's weights in ``annotated``'s layer order, standalone BNs as depthwise affine maps; a
+    layer that annotation replaced by one with more weights (a LayerNorm's
+    :class:`TwinQuantizedLayerNorm`: ``gamma``, ``beta``, then its ranges) keeps its own extra ones."""
     weights = []
-    for layer in twin.layers:
+    for layer, clone in zip(twin.layers, annotated.layers, strict=True):
         if _is_standalone_batchnorm(layer):
             weights.extend(_batchnorm_as_depthwise(layer))
-        else:
-            weights.extend(layer.get_weights())
+            continue
+        own = layer.get_weights()
+        weights.extend(own)
+        weights.extend(clone.get_weights()[len(own) :])
     return weights
+
+
+def _is_plain_layer_norm(layer):
+    """A tf_keras LayerNormalization over the last axis, with ``gamma`` and ``beta``."""
+    if not isinstance(layer, tf_keras.layers.LayerNormalization) or not (layer.center and layer.scale):
+        return False
+    axis = list(layer.axis) if isinstance(layer.axis, list | tuple) else [layer.axis]
+    return axis in ([-1], [len(layer.input_shape) - 1])
 
 
 def _make_annotate(twin):
@@ -159,6 +178,15 @@ def _annotate(layer):
         # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale (the converter refuses another), so its
         # output gets no quantizer of its own (tfmot's default adds one): DenseNet's transitions.
         return _annotate_layer(layer, NoOpQuantizeConfig())
+    if _is_plain_layer_norm(layer):
+        # TFLite has no LayerNorm op: the primitive ops it lowers to, each with its own int8 range.
+        quantized = TwinQuantizedLayerNorm(epsilon=layer.epsilon, name=layer.name, trainable=layer.trainable)
+        return _annotate_layer(quantized, LayerNormQuantizeConfig())
+    if isinstance(layer, TwinHardSwish):  # one int8 HARD_SWISH: only its output is rounded
+        return _annotate_layer(layer, OutputQuantizeConfig())
+    if isinstance(layer, TwinHardSigmoid):
+        quantized = TwinQuantizedHardSigmoid(name=layer.name, trainable=layer.trainable)
+        return _annotate_layer(quantized, HardSigmoidOutputQuantizeConfig())
     entry = _custom_entry(layer)
     if entry is not None:
         return _annotate_layer(layer, entry.quantize_config_class()())

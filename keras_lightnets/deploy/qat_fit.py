@@ -38,7 +38,7 @@ from keras_lightnets.deploy.qat_calibration import calibrate_ranges
 from keras_lightnets.training import inputs
 from keras_lightnets.training.optimizers import build_optimizer, build_schedule
 from keras_lightnets.training.plan import QAT_RECIPE_OVERRIDES, TrainingPlan, make_plan
-from keras_lightnets.training.precise_bn import batchnorm_memory, recalibrate_batchnorm
+from keras_lightnets.training.precise_bn import DEFAULT_PRECISE_BN_STEPS, has_stale_batchnorm, recalibrate_batchnorm
 from keras_lightnets.training.recipes import Recipe
 
 __all__ = ["DEFAULT_QAT_EPOCHS", "QATFitResult", "fit_quantize_aware"]
@@ -46,9 +46,6 @@ __all__ = ["DEFAULT_QAT_EPOCHS", "QATFitResult", "fit_quantize_aware"]
 DEFAULT_QAT_EPOCHS = 2
 DEFAULT_LEARNING_RATE_SCALE = 0.1
 DEFAULT_CALIBRATION_STEPS = 16
-DEFAULT_PRECISE_BN_STEPS = 32
-# Recalibrate when the moving averages still give more than this share to pre-QAT statistics.
-STALE_BATCHNORM_MEMORY = 0.05
 
 
 @dataclass
@@ -165,7 +162,7 @@ def fit_quantize_aware(
         train, epochs=plan.epochs, steps_per_epoch=plan.steps_per_epoch, validation_data=validation, verbose=verbose
     )
     seconds_per_epoch = (time.perf_counter() - started) / plan.epochs
-    if precise_bn_steps and batchnorm_memory(qat_model, plan.epochs * plan.steps_per_epoch) > STALE_BATCHNORM_MEMORY:
+    if precise_bn_steps and has_stale_batchnorm(qat_model, plan.epochs * plan.steps_per_epoch):
         recalibrate_batchnorm(qat_model, unaugmented_train.as_numpy_iterator(), steps=precise_bn_steps)
     final = {}
     if validation is not None:

@@ -16,6 +16,11 @@ learned range for the op's int8 output.
   range of the input).
 - ``Activation`` layers with an activation tfmot's config refuses (``hard_sigmoid``,
   ``gelu``, ``elu``, ``hard_swish``): output quantized.
+- Keras 3's hard swish (:class:`TwinHardSwish`): output quantized, so the converter fuses the
+  layer's ``x * relu6(x + 3) / 6`` into one int8 HARD_SWISH; its hard sigmoid (MobileNetV3's
+  squeeze-excite gate, :class:`TwinQuantizedHardSigmoid` in QAT): ``relu6(x + 3)`` quantized to its
+  fixed range [0, 6] inside the layer and the output to [0, 1]
+  (:class:`HardSigmoidOutputQuantizeConfig`), the INT8 ADD (fused RELU6) and MUL.
 - sigmoid (squeeze-excite gates) and the sigmoid inside SiLU (:class:`TwinQuantizedSiLU`):
   fake-quantized to TFLite's fixed LOGISTIC output grid (:class:`LogisticOutputQuantizeConfig`),
   so QAT trains with the rounding the INT8 kernel applies. Softmax keeps no quantizer (the
@@ -28,13 +33,22 @@ that leaves a frozen layer's weights frozen.
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
-from keras_lightnets.deploy.twin_layers import TwinPartialResidualAdd, TwinQuantizedSiLU
+from keras_lightnets.deploy.quantized_layer_norm import LayerNormQuantizeConfig, TwinQuantizedLayerNorm
+from keras_lightnets.deploy.twin_layers import (
+    TwinHardSigmoid,
+    TwinHardSwish,
+    TwinPartialResidualAdd,
+    TwinQuantizedHardSigmoid,
+    TwinQuantizedSiLU,
+)
 from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS
 
 __all__ = [
     "ACTIVATIONS_WITH_FIXED_RANGE",
     "FrozenAwareQuantizeWrapper",
+    "HardSigmoidOutputQuantizeConfig",
     "LOGISTIC_MAX",
+    "LayerScaleQuantizeConfig",
     "LogisticOutputQuantizeConfig",
     "NoOpQuantizeConfig",
     "OutputQuantizeConfig",
@@ -92,6 +106,26 @@ class NoOpQuantizeConfig(OutputQuantizeConfig):
         return []
 
 
+class LayerScaleQuantizeConfig(OutputQuantizeConfig):
+    """Layer scale ``x * gamma``: ``gamma`` fake-quantized as a weight (8 bits, per tensor, symmetric,
+    last value), so the INT8 file's MUL reads an int8 constant; the output gets its own learned range."""
+
+    def get_weights_and_quantizers(self, layer):
+        quantizer = _quantizers.LastValueQuantizer(num_bits=8, per_axis=False, symmetric=True, narrow_range=True)
+        return [(layer.gamma, quantizer)]
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        (layer.gamma,) = quantize_weights
+
+
+class HardSigmoidOutputQuantizeConfig(OutputQuantizeConfig):
+    """Output fake-quantized to the hard sigmoid's fixed range [0, 1] (scale 1/255): the int8 values
+    of ``relu6(x + 3)`` on [0, 6] carried over unchanged by TFLite's MUL by 1/6."""
+
+    def get_output_quantizers(self, layer):
+        return [_quantizers.FixedQuantizer(num_bits=8, init_min=0.0, init_max=1.0, narrow_range=False)]
+
+
 @tf_keras.saving.register_keras_serializable(package="keras_lightnets")
 class FrozenAwareQuantizeWrapper(tfmot.quantization.keras.QuantizeWrapperV2):
     """tfmot's ``QuantizeWrapperV2`` in which a layer with ``trainable = False`` has no trainable weights.
@@ -126,9 +160,16 @@ def custom_objects():
         for cls in (
             OutputQuantizeConfig,
             LogisticOutputQuantizeConfig,
+            HardSigmoidOutputQuantizeConfig,
+            LayerScaleQuantizeConfig,
             NoOpQuantizeConfig,
+            LayerNormQuantizeConfig,
+            TwinQuantizedLayerNorm,
             FrozenAwareQuantizeWrapper,
             TwinQuantizedSiLU,
+            TwinHardSigmoid,
+            TwinHardSwish,
+            TwinQuantizedHardSigmoid,
             TwinPartialResidualAdd,  # deprecated name of TwinChannelPadAdd: QAT models saved with it
         )
     }

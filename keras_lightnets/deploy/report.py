@@ -104,6 +104,7 @@ def export_report(
     lines = [
         f"wrote {made.path} ({summary.size_bytes / 1e6:.2f} MB, {len(summary.operators)} ops, built-in only: "
         f"{'yes' if summary.builtin_only else 'no'}, fully integer: {'yes' if summary.fully_integer else 'no'}, "
+        f"float ops inside: {summary.float_operator_count}, "
         f"metadata: {made.export.metadata.name} with {len(made.export.metadata.labels)} labels)"
     ]
     if not compare:

@@ -60,7 +60,8 @@ class TFLiteSummary:
     ``operators``: op names in graph order (custom ops as ``CUSTOM:<name>``, Flex ops start
     with ``Flex``); ``float_tensors_inside``: float tensors other than the graph's inputs
     and outputs; empty for a fully integer model; ``float_operators``: the operators that write
-    them (what runs in float inside the graph, DEQUANTIZE included), in graph order, once each.
+    them (what runs in float inside the graph, DEQUANTIZE included), in graph order, once each;
+    ``float_operator_count``: how many operators write them (0 for a fully integer model).
     """
 
     size_bytes: int
@@ -71,6 +72,7 @@ class TFLiteSummary:
     float_tensors_inside: tuple
     custom_operators: tuple
     float_operators: tuple = ()
+    float_operator_count: int = 0
 
     @property
     def builtin_only(self):
@@ -137,13 +139,12 @@ def inspect_tflite(path_or_bytes):
         t.name for index, t in enumerate(tensors) if t.dtype.startswith("float") and index not in boundary
     )
     float_indices = {index for index, t in enumerate(tensors) if t.dtype.startswith("float")} - boundary
-    float_operators = tuple(
-        dict.fromkeys(
-            operators[position]
-            for position, op in enumerate(subgraph.operators)
-            if float_indices & set(np.asarray(op.outputs if op.outputs is not None else []).tolist())
-        )
-    )
+    float_writers = [
+        operators[position]
+        for position, op in enumerate(subgraph.operators)
+        if float_indices & set(np.asarray(op.outputs if op.outputs is not None else []).tolist())
+    ]
+    float_operators = tuple(dict.fromkeys(float_writers))
     types = {}
     for t in tensors:
         types[t.dtype] = types.get(t.dtype, 0) + 1
@@ -156,6 +157,7 @@ def inspect_tflite(path_or_bytes):
         float_tensors_inside=float_inside,
         custom_operators=tuple(sorted({n for n in operators if n.startswith(("Flex", "CUSTOM:"))})),
         float_operators=float_operators,
+        float_operator_count=len(float_writers),
     )
 
 

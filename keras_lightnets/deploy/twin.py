@@ -12,6 +12,9 @@ model's own config, layer by layer:
 - the graph is re-wired from the config's ``inbound_nodes``;
 - our custom layers map to their tf_keras twins (:mod:`.twin_layers`) through the table
   :data:`keras_lightnets.layers.custom_layers.CUSTOM_LAYERS`;
+- ``Activation`` layers whose Keras 3 activation tf_keras lacks or defines otherwise
+  (``hard_swish``; ``hard_sigmoid``, which tf_keras computes as ``clip(0.2 x + 0.5, 0, 1)``) map to
+  twin layers with Keras 3's math;
 - weights are copied layer by layer, with shapes checked.
 
 A layer class with no tf_keras counterpart raises :class:`UnsupportedLayerError` naming the
@@ -23,6 +26,7 @@ import inspect
 import numpy as np
 import tf_keras
 
+from keras_lightnets.deploy import twin_layers
 from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS, custom_layer
 from keras_lightnets.layers.input_normalization import INPUT_NORMALIZATION_LAYER
 
@@ -51,6 +55,23 @@ def _tf_keras_class(class_name, layer_name):
             f"{', '.join(sorted(entry.name for entry in CUSTOM_LAYERS))}"
         )
     return cls
+
+
+# Keras 3 activations that tf_keras lacks or defines otherwise (its ``hard_sigmoid`` is
+# ``clip(0.2 x + 0.5, 0, 1)``): an ``Activation`` layer with one becomes the named twin layer.
+_ACTIVATION_TWINS = {
+    "hard_sigmoid": "TwinHardSigmoid",
+    "hard_silu": "TwinHardSwish",
+    "hard_swish": "TwinHardSwish",
+}
+
+
+def _activation_twin(class_name, config):
+    """The twin class of a Keras 3 ``Activation`` whose activation tf_keras lacks or defines otherwise, or None."""
+    if class_name != "Activation" or not isinstance(config.get("activation"), str):
+        return None
+    twin = _ACTIVATION_TWINS.get(config["activation"])
+    return None if twin is None else getattr(twin_layers, twin)
 
 
 def _accepted_arguments(cls):
@@ -169,7 +190,7 @@ def to_tf_keras(model):
             dtype = _convert_value("dtype", layer_args.get("dtype", "float32"), name)
             tensors[(name, 0, 0)] = tf_keras.Input(batch_shape=layer_args["batch_shape"], dtype=dtype, name=name)
             continue
-        cls = _tf_keras_class(class_name, name)
+        cls = _activation_twin(class_name, layer_args) or _tf_keras_class(class_name, name)
         layer = cls(**_twin_layer_config(cls, layer_args, name))
         twin_layers[name] = layer
         pending += [(layer, name, index, node) for index, node in enumerate(layer_config["inbound_nodes"])]

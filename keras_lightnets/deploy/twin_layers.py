@@ -21,10 +21,15 @@ __all__ = [
     "TwinCeilMaxPool2D",
     "TwinChannelPadAdd",
     "TwinChannelShuffle",
+    "TwinHardSigmoid",
+    "TwinHardSwish",
+    "TwinLayerScale",
     "TwinLocalResponseNormalization",
     "TwinModelCard",
     "TwinPartialResidualAdd",
+    "TwinQuantizedHardSigmoid",
     "TwinQuantizedSiLU",
+    "TwinSamePadding2D",
     "TwinStochasticDepth",
 ]
 
@@ -91,6 +96,36 @@ class TwinCeilMaxPool2D(tf_keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinSamePadding2D(tf_keras.layers.Layer):
+    """Zero padding as TF's "same" pads for a ``kernel_size`` / ``strides`` window, for any input
+    size (``k - s + ((-n) mod s)`` zeros per axis, the odd one at the end): TFLite PAD."""
+
+    def __init__(self, kernel_size=3, strides=2, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        self.strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
+
+    def call(self, inputs):
+        padding = [[0, 0]]
+        for axis, kernel, stride in zip((1, 2), self.kernel_size, self.strides, strict=True):
+            size = inputs.shape[axis] if inputs.shape[axis] is not None else tf.shape(inputs)[axis]
+            total = kernel - stride + (-size) % stride
+            total = max(total, 0) if isinstance(total, int) else tf.maximum(total, 0)
+            padding.append([total // 2, total - total // 2])
+        return tf.pad(inputs, padding + [[0, 0]])
+
+    def compute_output_shape(self, input_shape):
+        shape = tf.TensorShape(input_shape).as_list()
+        for axis, kernel, stride in zip((1, 2), self.kernel_size, self.strides, strict=True):
+            if shape[axis] is not None:
+                shape[axis] += max(kernel - stride + (-shape[axis]) % stride, 0)
+        return tf.TensorShape(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides}
 
 
 @tf_keras.saving.register_keras_serializable(package="keras_lightnets")
@@ -165,6 +200,30 @@ class TwinAlignedBilinearResize(tf_keras.layers.Layer):
 
 
 @tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinLayerScale(tf_keras.layers.Layer):
+    """``x * gamma``, one ``gamma`` per channel (TFLite MUL by a constant vector). The weight is the
+    attribute ``gamma``, which tfmot's wrapper replaces by its fake-quantized value in QAT."""
+
+    def __init__(self, init_value=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.init_value = float(init_value)
+
+    def build(self, input_shape):
+        self.gamma = self.add_weight(
+            name="gamma", shape=(input_shape[-1],), initializer=tf_keras.initializers.Constant(self.init_value)
+        )
+
+    def call(self, inputs):
+        return inputs * self.gamma
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "init_value": self.init_value}
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
 class TwinModelCard(tf_keras.layers.Layer):
     """The identity, carrying :class:`~keras_lightnets.layers.model_card.ModelCard`'s config into the
     twin and the QAT model, so ``find_model_card`` and the preprocessing resolver read the same
@@ -222,6 +281,55 @@ class TwinQuantizedSiLU(tf_keras.layers.Layer):
             tf.sigmoid(inputs), min=0.0, max=_LOGISTIC_MAX, num_bits=8, narrow_range=False
         )
         return inputs * gate
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+# Keras 3's hard sigmoid and hard swish. tf_keras has no ``hard_swish`` and its ``hard_sigmoid`` is
+# another function (``clip(0.2 x + 0.5, 0, 1)``); Keras 3, torchvision, timm and TF-slim's MobileNetV3
+# all use ``relu6(x + 3) / 6``. The twin builds these layers in place of ``Activation("hard_sigmoid")``
+# and ``Activation("hard_swish")`` (same name).
+_HARD_SIGMOID_RANGE = 6.0  # relu6(x + 3): the hard sigmoid before its division by 6
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinHardSigmoid(tf_keras.layers.Layer):
+    """Keras 3's hard sigmoid ``relu6(x + 3) / 6`` (TFLite: ADD with a fused RELU6, then MUL)."""
+
+    def call(self, inputs):
+        return tf.nn.relu6(inputs + 3.0) / 6.0
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinHardSwish(tf_keras.layers.Layer):
+    """Keras 3's hard swish ``x * relu6(x + 3) / 6``: the pattern TFLite's converter fuses into one
+    HARD_SWISH operator, in float and in INT8 (the layer has no quantizer inside, only on its output)."""
+
+    def call(self, inputs):
+        return inputs * (tf.nn.relu6(inputs + 3.0) / 6.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinQuantizedHardSigmoid(tf_keras.layers.Layer):
+    """The hard sigmoid for QAT, rounded where TFLite's INT8 graph rounds: ``relu6(x + 3)`` (an int8 ADD
+    with a fused RELU6, whose output range is [0, 6] whatever the data) fake-quantized to that fixed
+    range, then divided by 6 (an int8 MUL; its output is quantized by the layer's config). Without the
+    inner quantizer the converter has no range for the ADD's output and leaves the ADD and the MUL in
+    float between a DEQUANTIZE and a QUANTIZE. Only :func:`~keras_lightnets.deploy.quantize_aware` puts
+    this layer in place of :class:`TwinHardSigmoid`; the float twin keeps the exact function."""
+
+    def call(self, inputs):
+        shifted = tf.quantization.fake_quant_with_min_max_args(
+            tf.nn.relu6(inputs + 3.0), min=0.0, max=_HARD_SIGMOID_RANGE, num_bits=8, narrow_range=False
+        )
+        return shifted / _HARD_SIGMOID_RANGE
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -15,11 +15,13 @@ from keras_lightnets.layers.channel_shuffle import ChannelShuffle
 from keras_lightnets.layers.conv_bn_act import conv_bn_act
 from keras_lightnets.layers.depthwise_separable import depthwise_separable
 from keras_lightnets.layers.fire import fire
+from keras_lightnets.layers.fused_mbconv import fused_mbconv
 from keras_lightnets.layers.interp import AlignedBilinearResize
 from keras_lightnets.layers.inverted_residual import inverted_residual
+from keras_lightnets.layers.layer_scale import LayerScale
 from keras_lightnets.layers.lrn import LocalResponseNormalization
 from keras_lightnets.layers.model_card import ModelCard, find_model_card
-from keras_lightnets.layers.padding import PADDING_MODES, pad_for_conv
+from keras_lightnets.layers.padding import PADDING_MODES, SamePadding2D, pad_for_conv, pad_same
 from keras_lightnets.layers.pooling import CeilMaxPool2D, max_pool_ceil
 from keras_lightnets.layers.preact import bn_act_conv
 from keras_lightnets.layers.residual_block import residual_block
@@ -33,9 +35,11 @@ __all__ = [
     "CeilMaxPool2D",
     "ChannelPadAdd",
     "ChannelShuffle",
+    "LayerScale",
     "LocalResponseNormalization",
     "ModelCard",
     "PartialResidualAdd",
+    "SamePadding2D",
     "StochasticDepth",
     "activation_layer",
     "bn_act_conv",
@@ -43,9 +47,11 @@ __all__ = [
     "depthwise_separable",
     "find_model_card",
     "fire",
+    "fused_mbconv",
     "inverted_residual",
     "max_pool_ceil",
     "pad_for_conv",
+    "pad_same",
     "residual_add",
     "residual_block",
     "squeeze_excite",

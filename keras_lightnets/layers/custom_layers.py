@@ -16,8 +16,10 @@ import keras
 from keras_lightnets.layers.channel_pad_add import ChannelPadAdd, PartialResidualAdd
 from keras_lightnets.layers.channel_shuffle import ChannelShuffle
 from keras_lightnets.layers.interp import AlignedBilinearResize
+from keras_lightnets.layers.layer_scale import LayerScale
 from keras_lightnets.layers.lrn import LocalResponseNormalization
 from keras_lightnets.layers.model_card import ModelCard
+from keras_lightnets.layers.padding import SamePadding2D
 from keras_lightnets.layers.pooling import CeilMaxPool2D
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
 
@@ -126,6 +128,13 @@ CUSTOM_LAYERS = (
         quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
     ),
     CustomLayer(
+        keras_class=SamePadding2D,
+        twin=f"{_TWINS}:TwinSamePadding2D",
+        # Zero padding keeps its input's range (TFLite's PAD needs equal scales), as tfmot's own
+        # ZeroPadding2D config does. Only in graphs of unknown input size (NASNet's poolings).
+        quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
+    ),
+    CustomLayer(
         keras_class=ChannelShuffle,
         twin=f"{_TWINS}:TwinChannelShuffle",
         # A permutation of channels: the output keeps its input's range.
@@ -150,6 +159,15 @@ CUSTOM_LAYERS = (
         # scale and zero point, like max pooling: nothing to quantize. MACs: 0, as the published
         # figures (the Residual Attention Network's) count only conv and FC layers.
         quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
+    ),
+    CustomLayer(
+        keras_class=LayerScale,
+        twin=f"{_TWINS}:TwinLayerScale",
+        # One MUL by a per-channel constant: gamma quantized like a weight (per tensor, symmetric),
+        # the output gets its own learned range. MACs: 0, as the published ConvNeXt FLOPs count
+        # only convolutions and linear layers.
+        quantize_config=f"{_CONFIGS}:LayerScaleQuantizeConfig",
+        weight_port="keras_lightnets.layers.layer_scale:load_layer_scale",
     ),
     CustomLayer(
         keras_class=ModelCard,

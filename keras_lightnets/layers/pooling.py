@@ -5,7 +5,7 @@ import ml_dtypes
 import numpy as np
 from keras import layers, ops
 
-__all__ = ["CeilMaxPool2D", "max_pool_ceil"]
+__all__ = ["CeilMaxPool2D", "max_pool_ceil", "max_pool_symmetric"]
 
 
 def _pair(value, argument):
@@ -98,3 +98,21 @@ def max_pool_ceil(x, pool_size=3, strides=2, *, name):
         return layers.MaxPooling2D(pool_size, strides, padding=rule_h, name=name)(x)
     x = layers.MaxPooling2D((pool_size, 1), (strides, 1), padding=rule_h, name=f"{name}_h")(x)
     return layers.MaxPooling2D((1, pool_size), (1, strides), padding=rule_w, name=name)(x)
+
+
+def max_pool_symmetric(x, pool_size=3, strides=2, *, name):
+    """PyTorch's ``MaxPool2d(k, s, padding=k // 2)`` (odd ``k``) on any input, with standard layers.
+
+    PyTorch pads ``k // 2`` on every side with -inf, so output ``j`` is the max over rows
+    ``s * j - k // 2 ... s * j + k // 2`` that exist. TensorFlow's "same" pads the odd extra row at
+    the bottom instead (other windows at even sizes), and a zero padding layer differs where the
+    input is negative (the pool does not follow a ReLU: timm's Xception blocks, ResNetV2's stem).
+    A ``k``/1 "same" pool (``k // 2`` on each side, padding ignored) gives every such window at
+    every position; a 1x1 pool of stride ``s`` keeps positions ``0, s, 2s, ...``: the same
+    ``floor((n - 1) / s) + 1`` outputs as PyTorch, for any ``n``, known or not. Layers:
+    ``{name}_window``, ``{name}``.
+    """
+    if pool_size % 2 != 1:
+        raise ValueError(f"pool_size must be odd for a symmetric padding of pool_size // 2, got {pool_size!r}")
+    x = layers.MaxPooling2D(pool_size, 1, padding="same", name=f"{name}_window")(x)
+    return layers.MaxPooling2D(1, strides, name=name)(x)

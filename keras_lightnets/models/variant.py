@@ -304,6 +304,13 @@ class Variant:
         return self.defaults.get("classes", 1000)
 
 
+def _include_preprocessing_default(parameters):
+    """``{"include_preprocessing": default}`` of a constructor's signature, ``{}`` without that argument."""
+    if "include_preprocessing" not in parameters:
+        return {}
+    return {"include_preprocessing": parameters["include_preprocessing"].default}
+
+
 @dataclass(frozen=True)
 class Family:
     """A model family: its constructor, default preprocessing and variant table.
@@ -343,7 +350,14 @@ class Family:
                 variant,
                 family=self.name,
                 constructor=self.constructor,
-                preprocessing=variant.preprocessing or self.preprocessing,
+                # in_graph as the variant builds by default: a pipeline feeding it (fit's) must not
+                # normalize what the model normalizes again.
+                preprocessing=dataclasses.replace(
+                    variant.preprocessing or self.preprocessing,
+                    in_graph=bool(
+                        {**_include_preprocessing_default(parameters), **variant.defaults}.get("include_preprocessing")
+                    ),
+                ),
                 architecture=json_safe({**defaults, **variant.kwargs}),
             )
             for variant in self.variants

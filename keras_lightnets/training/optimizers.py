@@ -17,6 +17,7 @@ loads anywhere keras_lightnets is imported.
 
 import keras
 
+from keras_lightnets.layers.layer_scale import LayerScale
 from keras_lightnets.training.recipes import effective_weight_decay
 from keras_lightnets.transfer.optimizers import body_rate_class
 
@@ -64,7 +65,8 @@ def _all_layers(model):
 
 
 def decay_exclusions(model, *, depthwise=True):
-    """Variables spared from weight decay: BatchNorm's gamma/beta, biases, depthwise kernels unless ``depthwise``.
+    """Variables spared from weight decay: Batch/LayerNorm's gamma/beta, layer scale's gamma (timm spares
+    every 1-D parameter), biases, depthwise kernels unless ``depthwise``.
 
     Picked by layer type and attribute rather than by name, so renamed layers cannot slip through.
     """
@@ -72,6 +74,9 @@ def decay_exclusions(model, *, depthwise=True):
     for layer in _all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization | keras.layers.LayerNormalization):
             excluded += layer.trainable_weights
+            continue
+        if isinstance(layer, LayerScale):
+            excluded.append(layer.gamma)
             continue
         bias = getattr(layer, "bias", None)
         if isinstance(bias, keras.Variable):

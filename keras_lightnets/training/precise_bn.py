@@ -18,7 +18,20 @@ import keras
 
 from keras_lightnets.checks import check_int
 
-__all__ = ["batchnorm_memory", "recalibrate_batchnorm"]
+__all__ = [
+    "DEFAULT_PRECISE_BN_STEPS",
+    "STALE_BATCHNORM_MEMORY",
+    "batchnorm_memory",
+    "has_stale_batchnorm",
+    "recalibrate_batchnorm",
+]
+
+# The one rule, shared by ``fit`` and ``fit_quantize_aware``: after training, a BatchNorm whose
+# moving averages still give more than this share to their values from before the run
+# (``batchnorm_memory(model, steps) > STALE_BATCHNORM_MEMORY``) is recalibrated from the final weights.
+STALE_BATCHNORM_MEMORY = 0.05
+# Batches of unaugmented training images averaged by that recalibration.
+DEFAULT_PRECISE_BN_STEPS = 32
 
 
 def _is_batchnorm(layer):
@@ -41,6 +54,13 @@ def batchnorm_memory(model, steps):
     before. ReXNet's 0.9 keeps 0.008 %: they describe the current weights.
     """
     return max((float(layer.momentum) ** steps for layer in _batchnorm_layers(model)), default=0.0)
+
+
+def has_stale_batchnorm(model, steps):
+    """Whether ``steps`` training steps left some BatchNorm's moving averages stale: they still give
+    more than :data:`STALE_BATCHNORM_MEMORY` to their values from before (the rule that decides
+    whether ``fit`` and ``fit_quantize_aware`` recalibrate them)."""
+    return batchnorm_memory(model, steps) > STALE_BATCHNORM_MEMORY
 
 
 def recalibrate_batchnorm(model, batches, *, steps=32):

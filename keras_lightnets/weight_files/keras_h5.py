@@ -9,11 +9,17 @@ ours one by one; every shape is checked before anything is written.
 The input ``Normalization`` layer of keras.applications' EfficientNet stores a mean, variance and
 count; this package's in-graph normalization is set from the model card instead, so those are
 skipped (and must be the only variables skipped).
+
+A ``SeparableConv2D`` of the file (keras.applications' Xception, NASNet) is two layers of ours, a
+``DepthwiseConv2D`` and a 1x1 ``Conv2D``: its group is paired with them as ``<layer>/depthwise``
+(its depthwise kernel), then ``<layer>/pointwise`` (its pointwise kernel and bias, if any). A nested
+``Sequential`` group (keras.applications' ConvNeXt stem and downsampling blocks) is one layer of ours
+per inner layer it holds.
 """
 
 import math
 
-from keras_lightnets.weight_files._layers import layer_weights, weighted_layers
+from keras_lightnets.weight_files._layers import layer_weights, weighted_layers_in_keras_order
 from keras_lightnets.weight_files.errors import CheckpointError
 from keras_lightnets.weight_files.hdf5_reader import inspect_hdf5, read_hdf5_datasets
 
@@ -23,6 +29,7 @@ __all__ = ["is_keras_h5", "keras_h5_layers", "load_keras_h5"]
 ROLE_NAMES = {
     "kernel": "kernel",
     "depthwise_kernel": "kernel",
+    "pointwise_kernel": "kernel",
     "bias": "bias",
     "gamma": "gamma",
     "beta": "beta",
@@ -61,15 +68,29 @@ def keras_h5_layers(path, structure):
     layers = []
     for layer in structure.attributes[group]["layer_names"]:
         names = structure.attributes.get(f"{prefix}/{layer}", {}).get("weight_names", [])
-        datasets = {}
-        for name in names:
-            dataset = structure.datasets.get(f"{prefix}/{layer}/{name}")
-            if dataset is None:
-                raise CheckpointError(path, "listed in 'weight_names' but not in the file", key=f"{layer}/{name}")
-            datasets[_name(name)] = dataset
-        if datasets:
-            layers.append((layer, datasets))
+        for sublayer, datasets in _sublayers(path, structure, f"{prefix}/{layer}", layer, names):
+            if "pointwise_kernel" in datasets and "depthwise_kernel" in datasets:
+                depthwise = {"depthwise_kernel": datasets.pop("depthwise_kernel")}
+                layers += [(f"{sublayer}/depthwise", depthwise), (f"{sublayer}/pointwise", datasets)]
+            elif datasets:
+                layers.append((sublayer, datasets))
     return layers
+
+
+def _sublayers(path, structure, group, layer, names):
+    """``[(layer name, {variable name: HDF5Dataset})]`` of one file group: one layer, or, for a nested
+    ``Sequential`` (keras.applications' ConvNeXt stem and downsampling: a conv and a LayerNorm), one per
+    inner layer, told apart by the part of the weight names before the variable's, in the file's order."""
+    sublayers = {}
+    for name in names:
+        dataset = structure.datasets.get(f"{group}/{name}")
+        if dataset is None:
+            raise CheckpointError(path, "listed in 'weight_names' but not in the file", key=f"{layer}/{name}")
+        owner = name.rsplit("/", 1)[0] if "/" in name else layer
+        sublayers.setdefault(owner, {})[_name(name)] = dataset
+    if len(sublayers) == 1:  # a plain layer, whatever its weights' prefix
+        return [(layer, next(iter(sublayers.values())))]
+    return [(f"{layer}/{owner}", datasets) for owner, datasets in sublayers.items()]
 
 
 def _check_shape(path, dataset, shape, target):
@@ -87,7 +108,7 @@ def _plan(path, model, structure):
         for layer, datasets in keras_h5_layers(path, structure)
         if not set(datasets) <= PREPROCESSING_NAMES  # keras.applications' input Normalization
     ]
-    targets = weighted_layers(model)
+    targets = weighted_layers_in_keras_order(model)
     if len(source) != len(targets):
         raise CheckpointError(
             path,

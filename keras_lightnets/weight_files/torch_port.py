@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 import keras
 import numpy as np
 
+from keras_lightnets.layers.layer_scale import LayerScale
 from keras_lightnets.weight_files._layers import layer_weights, weighted_layers
 
 KeyMap = Sequence[tuple[str, str | tuple[str, ...] | Callable[[re.Match], str | tuple[str, ...]] | None]]
@@ -56,6 +57,8 @@ TORCH_SUFFIXES = {
     "moving_variance": "running_var",
 }
 IGNORED_SUFFIXES = ("num_batches_tracked",)
+# A layer scale's gain: timm's ``<block>.gamma`` (or ``<block>.ls.gamma``), torchvision's ``<block>.layer_scale``.
+LAYER_SCALE_SUFFIXES = ("gamma", "layer_scale")
 # A checkpoint of another width mismatches every tensor: the first few say what happened.
 SHOWN_PER_SECTION = 8
 
@@ -133,8 +136,18 @@ def map_key(rules, prefix):
     return None, f"no key-map rule matches {prefix!r}"
 
 
+def _torch_suffix(layer, role, tensors):
+    """The suffix of the torch key holding ``layer``'s ``role``: :data:`TORCH_SUFFIXES`', or for a
+    :class:`LayerScale` the first of :data:`LAYER_SCALE_SUFFIXES` among ``tensors``."""
+    if isinstance(layer, LayerScale):
+        return next((suffix for suffix in LAYER_SCALE_SUFFIXES if suffix in tensors), LAYER_SCALE_SUFFIXES[0])
+    return TORCH_SUFFIXES[role]
+
+
 def _layouts(layer, role, shape):
     """The torch shapes accepted for the Keras variable ``role`` of ``shape``, each with its conversion."""
+    if isinstance(layer, LayerScale):  # torchvision: (C, 1, 1)
+        return {shape: lambda v: v, (*shape, 1, 1): lambda v: v.reshape(shape)}
     if role != "kernel":
         return {shape: lambda v: v}
     if isinstance(layer, keras.layers.DepthwiseConv2D):
@@ -242,7 +255,7 @@ def _plan_layer(prefix, name, layer, tensors, loaded_from, assignments, unexpect
     remaining = dict(tensors)
     for role, variable in layer_weights(layer).items():
         target = f"{name}.{role} {_shape(variable.shape)}"
-        suffix = TORCH_SUFFIXES[role]
+        suffix = _torch_suffix(layer, role, remaining)
         if suffix not in remaining:
             missing.append(f"{target}: no torch key {prefix}.{suffix}")
             continue

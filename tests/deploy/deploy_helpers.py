@@ -15,11 +15,19 @@ TEST_SIZE = 32
 # DenseNet-121 with 1, 2, 2, 1 layers per block: every kind of layer (pre-activation units, concatenations,
 # transitions with their average pools, the final BN-ReLU) in a seventh of the QAT time.
 ARCHITECTURE_OVERRIDES = {
+    # Xception with one middle-flow block, pre-activation ResNet with one bottleneck per stage: every kind
+    # of block in a fraction of the QAT time.
+    "legacy_xception": {"middle_blocks": 1},
+    "resnetv2_50": {"blocks": (1, 1, 1, 1)},
     "polynet": {"modules": (1, 2, 2)},
     "densenet121": {"blocks": (1, 2, 2, 1)},
     # PyramidNet-164 (54 bottleneck units) as PyramidNet-29: 3 units per stage keep every kind (the
     # zero-padded identity, the ceil-mode pooled shortcut of a downsampling unit) in a sixth of the QAT time.
     "pyramidnet164_a48_bottleneck_cifar10": {"depth": 29},
+    # NASNet-A Mobile with one normal cell per stack: every cell kind and adjust path, a third of the cells.
+    "nasnet_mobile": {"num_blocks": 1},
+    # Inception-ResNet-v2's 40 blocks as one of each kind (A, B, and the unscaled, unactivated last C).
+    "inception_resnet_v2": {"blocks": (1, 1, 1)},
 }
 
 

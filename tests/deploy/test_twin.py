@@ -43,7 +43,8 @@ def test_unsupported_layer_is_named_before_any_work():
 def test_layer_without_8bit_config_is_named():
     inputs = keras.Input((TEST_SIZE, TEST_SIZE, 3))
     x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-    x = keras.layers.LayerNormalization(name="odd_norm")(x)
+    # GroupNorm: a tf_keras twin, no tfmot 8-bit config, none of ours (LayerNorm has one since ConvNeXt).
+    x = keras.layers.GroupNormalization(groups=2, name="odd_norm")(x)
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
     with pytest.raises(UnsupportedLayerError, match="odd_norm"):
         quantize_aware(model)

@@ -21,8 +21,10 @@ from keras_lightnets.layers.channel_pad_add import ChannelPadAdd
 from keras_lightnets.layers.channel_shuffle import ChannelShuffle
 from keras_lightnets.layers.custom_layers import CUSTOM_LAYERS, custom_layer, find_custom_layer, keras_classes
 from keras_lightnets.layers.interp import AlignedBilinearResize
+from keras_lightnets.layers.layer_scale import LayerScale
 from keras_lightnets.layers.lrn import LocalResponseNormalization
 from keras_lightnets.layers.model_card import ModelCard
+from keras_lightnets.layers.padding import SamePadding2D
 from keras_lightnets.layers.pooling import CeilMaxPool2D
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
 
@@ -33,8 +35,10 @@ EXAMPLES = {
     ChannelPadAdd: (lambda: ChannelPadAdd(), [8, 4]),
     CeilMaxPool2D: (lambda: CeilMaxPool2D(3, 2), [4]),
     ChannelShuffle: (lambda: ChannelShuffle(2), [6]),
+    SamePadding2D: (lambda: SamePadding2D(5, 2), [4]),
     AlignedBilinearResize: (lambda: AlignedBilinearResize(), [4, 2]),  # resized to the 2nd's size
     LocalResponseNormalization: (lambda: LocalResponseNormalization(5, alpha=0.5, beta=0.75, k=2.0), [7]),
+    LayerScale: (lambda: LayerScale(0.5), [4]),
     ModelCard: (
         lambda: ModelCard(
             "rexnet",

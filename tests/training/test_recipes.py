@@ -70,6 +70,22 @@ from keras_lightnets.training.recipes import (
              "epochs": 120, "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 0.0, "label_smoothing": 0.1,
              "ema": 0.9999, "randaugment": True},
         ),
+        (
+            "convnext",
+            {"optimizer": "adamw", "learning_rate": 4e-3, "batch_size": 4096, "epochs": 300, "weight_decay": 0.05,
+             "schedule": "cosine", "warmup_epochs": 20.0, "label_smoothing": 0.1, "randaugment": True},
+        ),
+        (
+            "inception_resnet_v2",
+            {"optimizer": "rmsprop", "rho": 0.9, "epsilon": 1.0, "learning_rate": 0.045, "schedule": "exponential",
+             "decay_rate": 0.94, "decay_epochs": 2.0, "image_size": 299},
+        ),
+        (
+            "nasnet",
+            {"optimizer": "rmsprop", "learning_rate": 2.0, "batch_size": 1600, "epochs": 312, "weight_decay": 4e-5,
+             "schedule": "exponential", "decay_rate": 0.97, "decay_epochs": 2.4, "label_smoothing": 0.1,
+             "clip_norm": 10.0, "dropout_rate": 0.5, "image_size": 224},
+        ),
     ],
 )  # fmt: skip
 def test_paper_recipes_hold_the_published_numbers(family, numbers):
