@@ -107,6 +107,10 @@ def _fresh_keras_session():
     keras.backend.clear_session()
     yield
     keras.backend.clear_session()
+    if os.environ.get("LIGHTNETS_GC_FREEZE"):
+        # What survives a test's collection is long-lived (caches, module fixtures): frozen, the next
+        # tests' collections skip it (README, Development: off until a full run shows the memory cost).
+        gc.freeze()
 
 
 @pytest.fixture

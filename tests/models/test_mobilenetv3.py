@@ -213,4 +213,8 @@ def test_paper_recipe_holds_the_published_numbers():
     assert (recipe.optimizer, recipe.momentum, recipe.learning_rate, recipe.batch_size) == ("rmsprop", 0.9, 0.1, 4096)
     assert (recipe.weight_decay, recipe.ema, recipe.dropout_rate) == (1e-5, 0.9999, 0.2)
     assert (recipe.schedule, recipe.decay_rate, recipe.decay_epochs) == ("exponential", 0.99, 3.0)
-    assert get_recipe("mobilenetv3", "default") is get_recipe(None, "default")
+    # the small-data default is the shared one at 64 px (at 32 px the last map is 1x1: 68 % against 97.7 %)
+    default, shared = get_recipe("mobilenetv3", "default"), get_recipe(None, "default")
+    assert default.image_size == 64 and dataclasses.replace(
+        default, family="*", source="", image_size=None, notes=""
+    ) == (dataclasses.replace(shared, source="", notes=""))
