@@ -13,6 +13,7 @@ import pytest
 from inference import infer
 from reference_diffs import record_reference_diff
 from torch_reference import import_reference, randomize_batchnorm
+from training_probe import SeesTheTrainedModel
 
 import keras_lightnets as kl
 from keras_lightnets.data import dataset_info
@@ -142,14 +143,8 @@ def test_the_recipes_train_it_with_its_auxiliary_classifier_weighted_0_4(data_di
     assert make_plan("inception_v3", weights="imagenet", transfer="head", data_dir=data_dir).build_overrides() == {}
 
 
-class _SeesTheTrainedModel(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.outputs = [output.name for output in self.model.outputs]
-        self.loss_weights = self.model.get_compile_config()["loss_weights"]
-
-
 def test_fit_trains_the_auxiliary_classifier_and_saves_the_inference_model(tmp_path, data_dir):
-    probe = _SeesTheTrainedModel()
+    probe = SeesTheTrainedModel()
     run = tmp_path / "run"
     result = fit(
         "inception_v3",

@@ -12,6 +12,7 @@ import json
 import keras
 import pytest
 from training_helpers import MODEL
+from training_probe import SeesTheTrainedModel
 
 import keras_lightnets as kl
 from keras_lightnets.deploy import fit_quantize_aware, quantize_aware
@@ -140,15 +141,9 @@ def test_googlenets_recipe_builds_it_with_auxiliary_classifiers_except_for_trans
     assert make_plan(MODEL, data_dir=data_dir).auxiliary_loss_weight is None
 
 
-class _SeesTheTrainedModel(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.outputs = [output.name for output in self.model.outputs]
-        self.loss_weights = self.model.get_compile_config()["loss_weights"]
-
-
 def test_fit_googlenet_trains_its_auxiliary_classifiers_and_saves_the_inference_model(tmp_path, data_dir):
     # Before: fit("googlenet") built it without aux_logits and trained the main classifier alone.
-    probe = _SeesTheTrainedModel()
+    probe = SeesTheTrainedModel()
     run = tmp_path / "run"
     result = fit(
         "googlenet",
