@@ -155,7 +155,8 @@ def _add_export_parser(commands):
         "--reparameterize",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="fuse RepVGG / ParNet blocks before conversion (default: whenever the model has them)",
+        help="fuse re-parameterizable blocks (RepVGG, ParNet, MobileOne, GhostNetV3) before conversion "
+        "(default: whenever the model has them)",
     )
 
 

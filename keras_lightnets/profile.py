@@ -73,6 +73,11 @@ def _layer_macs(layer, nodes=None):
             total += _per_sample(output_shape) * kh * kw * input_shape[-1] // layer.groups
         elif isinstance(layer, keras.layers.Dense):
             total += _per_sample(output_shape) * input_shape[-1]
+        elif isinstance(layer, keras.layers.Dot):
+            # A batched matrix product (attention's scores and context): each output element sums
+            # over the contracted axis of the first input.
+            axis = layer.axes if isinstance(layer.axes, int) else layer.axes[0]
+            total += _per_sample(output_shape) * input_shape[axis]
     return total
 
 
@@ -125,7 +130,7 @@ def profile(model):
             depth_at[id(layer)] = max(parents, default=0) + inner.depth
             continue
         counts = isinstance(layer, (*_CONV_TYPES, keras.layers.Dense))
-        if counts:
+        if counts or isinstance(layer, keras.layers.Dot):
             macs += _layer_macs(layer, nodes)
         elif (entry := find_custom_layer(layer)) is not None:
             _check_static(layer)

@@ -1,4 +1,4 @@
-"""Structural reparameterization: a trained RepVGG / ParNet model → its fused deploy form.
+"""Structural reparameterization: a trained RepVGG / ParNet / MobileOne model → its fused deploy form.
 
 A RepVGG-style block sums linear branches of one input ``x`` (:func:`~keras_lightnets.layers.rep_branches`):
 a kxk convolution + BN, a 1x1 convolution + BN (ParNet: 2x2 average pool, then 1x1 + BN) and an
@@ -9,9 +9,15 @@ convolution with bias::
     1x1 kernel     → kxk kernel with the 1x1 at the centre tap
     pool 2x2 → 1x1 → kxk kernel with w/4 at the taps (c, c), (c, c+1), (c+1, c), (c+1, c+1), c = k // 2
     BN(x)          → kxk kernel with 1 at the centre, channel i to channel i (within its group)
+    several kxk branches of one size (MobileOne) → the sum of their kernels
+
+A ``DepthwiseConv2D`` branch (MobileOne's depthwise blocks) is a convolution with groups =
+channels; a block of them fuses into one ``DepthwiseConv2D`` with bias. A block whose branches
+are all 1x1 (MobileOne's pointwise blocks: 1x1 convolutions + BN and an identity BN) fuses into
+one 1x1 convolution.
 
 :func:`reparameterize` finds these blocks in the graph of a Functional model — an ``Add`` whose
-inputs include BN-terminated branches of one source tensor, at least one of them a kxk
+inputs include at least two BN-terminated branches of one source tensor, at least one of them a
 convolution — and rebuilds the model with each block's branches replaced by one ``Conv2D``
 (with bias) that keeps the kxk convolution's name. Everything else (SE, SSE, activations,
 shuffles, heads, layer names) is cloned as it is. It is the graph, not layer names, that says
@@ -68,7 +74,7 @@ def _branch_of(tensor):
     if bn_input is None:
         return None
     conv = _producer(bn_input)
-    if type(conv) is not keras.layers.Conv2D:
+    if type(conv) not in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D):
         return _Branch("identity", bn, bn_input)
     conv_input = _single_input(conv)
     if conv_input is None:
@@ -98,8 +104,8 @@ def _find_blocks(model):
             if branch is not None and branch.source is not None:
                 by_source.setdefault(id(branch.source), []).append(branch)
         for branches in by_source.values():
-            has_kxk = any(b.kind == "conv" and max(b.conv.kernel_size) > 1 for b in branches)
-            if has_kxk and len(branches) >= 2:
+            has_conv = any(b.kind == "conv" for b in branches)
+            if has_conv and len(branches) >= 2:
                 fused = {id(b.bn) for b in branches}
                 others = [tensor for tensor in inputs if id(_producer(tensor)) not in fused]
                 blocks[id(layer)] = _Block(layer, branches, others)
@@ -120,12 +126,25 @@ def _consumers(layer):
     return [node.operation for node in layer._outbound_nodes]
 
 
+def _is_depthwise(conv):
+    return type(conv) is keras.layers.DepthwiseConv2D
+
+
+def _groups(conv):
+    """A convolution's groups; a ``DepthwiseConv2D``'s are its input channels."""
+    return _single_input(conv).shape[-1] if _is_depthwise(conv) else conv.groups
+
+
+def _filters(conv):
+    return _single_input(conv).shape[-1] * conv.depth_multiplier if _is_depthwise(conv) else conv.filters
+
+
 def _check_block(block):
     add = block.add.name
     kxk = block.kxk.conv
     k = kxk.kernel_size[0]
     stride = kxk.strides
-    groups = kxk.groups
+    groups = _groups(kxk)
 
     def fail(reason):
         raise ValueError(
@@ -145,7 +164,7 @@ def _check_block(block):
         if bn.axis not in (-1, 3, [-1], [3]) or getattr(bn, "renorm", False):
             fail(f"BatchNormalization {bn.name!r} does not normalize the channels (axis {bn.axis})")
         if branch.kind == "identity":
-            if stride != (1, 1) or branch.source.shape[-1] != kxk.filters:
+            if stride != (1, 1) or branch.source.shape[-1] != _filters(kxk):
                 fail(f"identity branch {bn.name!r} needs stride 1 and in == out channels")
             continue
         conv = branch.conv
@@ -153,10 +172,12 @@ def _check_block(block):
             fail(f"convolution {conv.name!r} has an activation ({conv.activation.__name__}) before its BN")
         if conv.dilation_rate != (1, 1):
             fail(f"convolution {conv.name!r} is dilated ({conv.dilation_rate})")
-        if conv.groups != groups:
-            fail(f"convolution {conv.name!r} has {conv.groups} groups, the kxk convolution {groups}")
-        if conv.filters != kxk.filters:
-            fail(f"convolution {conv.name!r} has {conv.filters} filters, the kxk convolution {kxk.filters}")
+        if _is_depthwise(conv) and conv.depth_multiplier != 1:
+            fail(f"depthwise convolution {conv.name!r} has depth_multiplier {conv.depth_multiplier}, not 1")
+        if _groups(conv) != groups:
+            fail(f"convolution {conv.name!r} has {_groups(conv)} groups, the kxk convolution {groups}")
+        if _filters(conv) != _filters(kxk):
+            fail(f"convolution {conv.name!r} has {_filters(conv)} filters, the kxk convolution {_filters(kxk)}")
         size = conv.kernel_size
         if branch.kind == "pooled":
             pool_ok = branch.pool.pool_size == (2, 2) and branch.pool.strides == (2, 2)
@@ -217,6 +238,8 @@ def _branch_kernel(branch, k, groups, out_channels):
         return kernel * scale, shift
     weights = branch.conv.get_weights()
     own = np.asarray(weights[0], np.float64)
+    if _is_depthwise(branch.conv):  # (k, k, channels, 1) → the grouped Conv2D form (k, k, 1, channels)
+        own = own.transpose(0, 1, 3, 2)
     bias = shift + (np.asarray(weights[1], np.float64) * scale if branch.conv.use_bias else 0.0)
     if branch.kind == "pooled":
         for dy in (0, 1):
@@ -234,16 +257,19 @@ def _fused_conv(block):
     kxk = block.kxk.conv
     config = kxk.get_config()
     config.update(use_bias=True, bias_initializer="zeros", activation=None)
-    conv = keras.layers.Conv2D.from_config(config)
+    conv = type(kxk).from_config(config)
     if in_stateless_scope():
         return conv, None
     k = kxk.kernel_size[0]
-    kernel = np.zeros((k, k, block.kxk.source.shape[-1] // kxk.groups, kxk.filters))
-    bias = np.zeros(kxk.filters)
+    groups, filters = _groups(kxk), _filters(kxk)
+    kernel = np.zeros((k, k, block.kxk.source.shape[-1] // groups, filters))
+    bias = np.zeros(filters)
     for branch in block.branches:
-        branch_kernel, branch_bias = _branch_kernel(branch, k, kxk.groups, kxk.filters)
+        branch_kernel, branch_bias = _branch_kernel(branch, k, groups, filters)
         kernel += branch_kernel
         bias += branch_bias
+    if _is_depthwise(kxk):
+        kernel = kernel.transpose(0, 1, 3, 2)
     return conv, [kernel.astype("float32"), bias.astype("float32")]
 
 
@@ -327,8 +353,9 @@ def _count_blocks(model):
 
 
 def reparameterize(model, *, _nested=False):
-    """The deploy form of a trained model: every RepVGG / ParNet block's linear branches fused
-    into one kxk ``Conv2D`` with bias, in a new Functional model.
+    """The deploy form of a trained model: every RepVGG / ParNet / MobileOne block's linear branches
+    fused into one kxk ``Conv2D`` (``DepthwiseConv2D`` for a depthwise block) with bias, in a new
+    Functional model.
 
     BN is folded as in inference mode (moving statistics), so the fused model equals the
     training form's inference outputs (to float rounding). SE, SSE, shuffles, the head and

@@ -34,7 +34,7 @@ def test_decode_predictions_names_bad_input(preds, top, match):
 
 
 def test_preprocess_input_uses_what_the_model_records():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         lite = kl.create_model("efficientnet_lite0", input_shape=(32, 32, 3))  # [-1, 1]
         resnet = kl.create_model("resnet18", input_shape=(32, 32, 3))  # ImageNet mean / std
         raw = kl.EfficientNet("b0", input_shape=(32, 32, 3), include_preprocessing=True)

@@ -25,6 +25,17 @@ def test_counts_a_hand_made_graph():
     assert result.params == 112 + 40 + 12 + 20 + 8 + 25
 
 
+def test_counts_attention_matrix_products():
+    # Attention as two Dot layers (MobileNetV4's multi-query attention): queries (6, 4) against keys (5, 4)
+    # make (6, 5) scores, 4 MACs each; the (6, 5) weights against values (5, 3) make (6, 3), 5 MACs each.
+    queries, keys, values = keras.Input((6, 4)), keras.Input((5, 4)), keras.Input((5, 3))
+    scores = layers.Dot(axes=2)([queries, keys])
+    context = layers.Dot(axes=(2, 1))([layers.Softmax()(scores), values])
+    result = kl.profile(keras.Model([queries, keys, values], context))
+    assert result.macs == 6 * 5 * 4 + 6 * 3 * 5
+    assert result.depth == 0 and result.params == 0  # products of activations: no weights, no conv depth
+
+
 def test_dynamic_shapes_are_refused():
     model = kl.MobileNetV2(0.35, input_shape=(None, None, 3))
     with pytest.raises(ValueError, match="static shapes"):

@@ -148,9 +148,10 @@ def export_for_android(
         dataset: TFDS dataset for labels, QAT and calibration; default the run's, else the
             bundled one.
         labels: class names; default the dataset's.
-        reparameterize: fuse RepVGG / ParNet blocks (:func:`keras_lightnets.reparameterize`) before
-            anything else; ``None`` (default): whenever the model has such blocks, so the training
-            form never ships by accident. ``False`` keeps it (float exports only: QAT refuses it).
+        reparameterize: fuse RepVGG / ParNet / MobileOne / GhostNetV3 blocks
+            (:func:`keras_lightnets.reparameterize`) before anything else; ``None`` (default): whenever
+            the model has such blocks, so the training form never ships by accident. ``False`` keeps it
+            (float exports only: QAT refuses it).
         log: ``log(message)`` for what was done to the model (the fusion), or ``None``.
     """
     check_int(qat_epochs, "qat_epochs", 0)
@@ -162,11 +163,14 @@ def export_for_android(
     float_model, run_info = load_deployable(model_or_path)
     blocks = fusable_blocks(float_model)
     if reparameterize is True and not blocks:
-        raise ValueError(f"`reparameterize=True`, but {float_model.name!r} has no RepVGG / ParNet block to fuse")
+        raise ValueError(
+            f"`reparameterize=True`, but {float_model.name!r} has no re-parameterizable block "
+            "(RepVGG, ParNet, MobileOne, GhostNetV3) to fuse"
+        )
     if blocks and reparameterize is not False:
         float_model = fuse_blocks(float_model)
         if log is not None:
-            log(f"reparameterized: {len(blocks)} blocks fused into one 3x3 convolution each (the deploy form)")
+            log(f"reparameterized: {len(blocks)} branch sums fused into one convolution each (the deploy form)")
     dataset = dataset or run_info.get("dataset") or BUNDLED_DATASET
     if labels is None:
         # An untrained registered model has ImageNet's 1000 outputs; the dataset then only

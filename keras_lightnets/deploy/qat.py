@@ -171,9 +171,14 @@ def _annotate(layer):
     """Annotates one twin layer for quantization, with our config where tfmot has none."""
     if isinstance(layer, tf_keras.layers.InputLayer):
         return layer
-    if isinstance(layer, (tf_keras.layers.Multiply, tf_keras.layers.Rescaling)):
-        # Rescaling: ParNet's doubled SE gate (a MUL by a constant in TFLite).
+    if isinstance(layer, (tf_keras.layers.Multiply, tf_keras.layers.Rescaling, tf_keras.layers.Dot)):
+        # Rescaling: ParNet's doubled SE gate, MobileNetV4's attention scale (a MUL by a constant in TFLite).
+        # Dot: the attention products (one int8 BATCH_MATMUL each), their outputs with learned ranges.
         return _annotate_layer(layer, OutputQuantizeConfig())
+    if isinstance(layer, tf_keras.layers.Softmax):
+        # Attention weights inside the graph: TFLite's int8 SOFTMAX writes the fixed [0, 255/256] grid of
+        # LOGISTIC; simulated in QAT so that the next BATCH_MATMUL reads what the INT8 file computes.
+        return _annotate_layer(layer, LogisticOutputQuantizeConfig())
     if isinstance(layer, tf_keras.layers.AveragePooling2D):
         # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale (the converter refuses another), so its
         # output gets no quantizer of its own (tfmot's default adds one): DenseNet's transitions.
@@ -205,7 +210,7 @@ def _annotate(layer):
         raise UnsupportedLayerError(
             f"layer {layer.name!r} ({type(layer).__name__}) is not supported by quantization-aware training: "
             "tensorflow-model-optimization has no 8-bit config for it and keras_lightnets supplies configs only "
-            f"for Multiply, Rescaling, Activation and {', '.join(known.name for known in CUSTOM_LAYERS)}"
+            f"for Multiply, Rescaling, Dot, Softmax, Activation and {', '.join(known.name for known in CUSTOM_LAYERS)}"
         )
     return _annotate_layer(layer)
 

@@ -53,9 +53,15 @@ class TwinQuantizedLayerNorm(tf_keras.layers.Layer):
     intermediate tensor fake-quantized (see the module docstring). Weights: ``gamma``, ``beta``, then a
     ``<step>_min`` / ``<step>_max`` range pair per step (non-trainable, [-6, 6] at first, as tfmot's).
 
-    In training, the variance is kept at least ``epsilon`` after its rounding, so a variance that
-    rounds to 0 gives a finite gradient; the graph the converter reads (inference) has no such op,
-    and TFLite's int8 RSQRT maps 0 to its largest output, as the fake-quant clamps it here.
+    In training, a ``shifted`` variance that rounds to 0 counts as half its int8 step (at least
+    ``epsilon``): the int8 square and its mean have a far coarser grid than ``centered`` (the square of
+    a value 20 steps of ``centered`` high is under one step of ``square``), so positions whose channels
+    still differ get a variance of 0, and ``RSQRT(epsilon)`` (1000 at ConvNeXt's 1e-6) stretched the
+    ``inverse`` range to 1000: every other position's inverse rounded to a multiple of 3.9, LayerNorm outputs
+    reached 1e4 and whole stages became 0 (the loss exactly ln 10, or NaN). Half a step bounds the
+    inverse by the data's scale, and the ``inverse`` range learns ``RSQRT(step / 2)`` as its largest
+    value, which is what the INT8 file computes: the graph the converter reads (inference) has no
+    such op, TFLite's int8 RSQRT maps 0 to its largest output, as the fake-quant clamps it here.
     """
 
     def __init__(self, axis=-1, epsilon=1e-3, **kwargs):
@@ -76,11 +82,21 @@ class TwinQuantizedLayerNorm(tf_keras.layers.Layer):
 
     def _steps(self, inputs, training):
         def quantize(step, tensor):
+            quantized = self._quantizer(tensor, training, self._ranges[step])
             if training and step == "shifted":
-                tensor = tf.maximum(tensor, self.epsilon)  # see the class docstring
-            return self._quantizer(tensor, training, self._ranges[step])
+                # After the rounding, not before: a small variance in a layer whose range is wide rounds
+                # to 0, and RSQRT(0) = inf made the loss NaN on the first step (ConvNeXt at 32 px).
+                quantized = tf.maximum(quantized, self._rounded_to_zero())
+            return quantized
 
         return layer_norm_steps(inputs, self.gamma, self.beta, self.epsilon, quantize)
+
+    def _rounded_to_zero(self):
+        """What a ``shifted`` variance rounded to 0 stands for in training: half the int8 step of its range
+        (as the quantizer has just updated it), at least ``epsilon``; only zeros are raised to it."""
+        ranges = self._ranges["shifted"]
+        half_step = tf.stop_gradient(ranges["max_var"] - ranges["min_var"]) / (2.0 * 255.0)
+        return tf.maximum(half_step, self.epsilon)
 
     def call(self, inputs, training=None):
         if training is None:

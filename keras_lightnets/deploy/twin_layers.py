@@ -26,6 +26,7 @@ __all__ = [
     "TwinLayerScale",
     "TwinLocalResponseNormalization",
     "TwinModelCard",
+    "TwinNearestResize",
     "TwinPartialResidualAdd",
     "TwinQuantizedHardSigmoid",
     "TwinQuantizedSiLU",
@@ -193,6 +194,24 @@ class TwinAlignedBilinearResize(tf_keras.layers.Layer):
             size = tf.shape(reference)[1:3]
         resized = tf.raw_ops.ResizeBilinear(images=x, size=size, align_corners=True, half_pixel_centers=False)
         return tf.cast(resized, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        x_shape, reference_shape = input_shape
+        return tf.TensorShape([x_shape[0], reference_shape[1], reference_shape[2], x_shape[-1]])
+
+
+@tf_keras.saving.register_keras_serializable(package="keras_lightnets")
+class TwinNearestResize(tf_keras.layers.Layer):
+    """``[x, reference] -> x`` resized to ``reference``'s height and width, nearest neighbour with
+    PyTorch's index rule ``floor(i * in / out)``: TFLite's ``RESIZE_NEAREST_NEIGHBOR`` (legacy, no
+    half-pixel centres)."""
+
+    def call(self, inputs):
+        x, reference = inputs
+        size = reference.shape.as_list()[1:3]
+        if None in size:
+            size = tf.shape(reference)[1:3]
+        return tf.raw_ops.ResizeNearestNeighbor(images=x, size=size, align_corners=False, half_pixel_centers=False)
 
     def compute_output_shape(self, input_shape):
         x_shape, reference_shape = input_shape

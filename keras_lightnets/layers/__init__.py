@@ -20,13 +20,16 @@ from keras_lightnets.layers.interp import AlignedBilinearResize
 from keras_lightnets.layers.inverted_residual import inverted_residual
 from keras_lightnets.layers.layer_scale import LayerScale
 from keras_lightnets.layers.lrn import LocalResponseNormalization
+from keras_lightnets.layers.mobile_attention import mobile_attention, multi_query_attention
 from keras_lightnets.layers.model_card import ModelCard, find_model_card
+from keras_lightnets.layers.nearest_resize import NearestResize
 from keras_lightnets.layers.padding import PADDING_MODES, SamePadding2D, pad_for_conv, pad_same
 from keras_lightnets.layers.pooling import CeilMaxPool2D, max_pool_ceil
 from keras_lightnets.layers.preact import bn_act_conv
 from keras_lightnets.layers.residual_block import residual_block
 from keras_lightnets.layers.squeeze_excite import squeeze_excite
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
+from keras_lightnets.layers.universal_inverted_bottleneck import universal_inverted_bottleneck
 
 __all__ = [
     "ACTIVATIONS",
@@ -38,6 +41,7 @@ __all__ = [
     "LayerScale",
     "LocalResponseNormalization",
     "ModelCard",
+    "NearestResize",
     "PartialResidualAdd",
     "SamePadding2D",
     "StochasticDepth",
@@ -50,9 +54,12 @@ __all__ = [
     "fused_mbconv",
     "inverted_residual",
     "max_pool_ceil",
+    "mobile_attention",
+    "multi_query_attention",
     "pad_for_conv",
     "pad_same",
     "residual_add",
     "residual_block",
     "squeeze_excite",
+    "universal_inverted_bottleneck",
 ]

@@ -19,6 +19,7 @@ from keras_lightnets.layers.interp import AlignedBilinearResize
 from keras_lightnets.layers.layer_scale import LayerScale
 from keras_lightnets.layers.lrn import LocalResponseNormalization
 from keras_lightnets.layers.model_card import ModelCard
+from keras_lightnets.layers.nearest_resize import NearestResize
 from keras_lightnets.layers.padding import SamePadding2D
 from keras_lightnets.layers.pooling import CeilMaxPool2D
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
@@ -158,6 +159,13 @@ CUSTOM_LAYERS = (
         # TFLite's RESIZE_BILINEAR (align_corners=True) has an INT8 kernel that keeps its input's
         # scale and zero point, like max pooling: nothing to quantize. MACs: 0, as the published
         # figures (the Residual Attention Network's) count only conv and FC layers.
+        quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
+    ),
+    CustomLayer(
+        keras_class=NearestResize,
+        twin=f"{_TWINS}:TwinNearestResize",
+        # TFLite's RESIZE_NEAREST_NEIGHBOR copies values: its INT8 kernel keeps the input's scale and
+        # zero point, nothing to quantize. MACs: 0 (GhostNetV2's DFC attention gate).
         quantize_config=f"{_CONFIGS}:NoOpQuantizeConfig",
     ),
     CustomLayer(

@@ -28,6 +28,10 @@ ARCHITECTURE_OVERRIDES = {
     "nasnet_mobile": {"num_blocks": 1},
     # Inception-ResNet-v2's 40 blocks as one of each kind (A, B, and the unscaled, unactivated last C).
     "inception_resnet_v2": {"blocks": (1, 1, 1)},
+    # ConvNeXt's residual branches start at a gain of 1e-6 (LayerScale): their int8 outputs round to 0 and
+    # stop the gradient to every branch weight, which says nothing about QAT. Trained ConvNeXts have gains
+    # of 0.1-1; at 0.1 every weight is reached, as in a fine-tuned model.
+    "convnext_atto": {"layer_scale_init_value": 0.1},
 }
 
 

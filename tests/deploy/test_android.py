@@ -76,7 +76,7 @@ def test_export_fuses_repvgg_and_parnet_blocks_by_default(tmp_path):
         target = tmp_path / f"{flag.strip('-')}.tflite"
         argv = ["export", str(tmp_path / "tiny_parnet.keras"), "--quantization", "float32", "--output", str(target)]
         assert main(argv + ([flag] if flag != "default" else []), out) == 0
-        said = f"reparameterized: {blocks} blocks fused into one 3x3 convolution each"
+        said = f"reparameterized: {blocks} branch sums fused into one convolution each"
         assert (said in out.getvalue()) == (flag == "default"), out.getvalue()
         convolutions[flag] = inspect_tflite(target).operators.count("CONV_2D")
     # Each fused block loses its 1x1 convolution (the SE convolutions stay).

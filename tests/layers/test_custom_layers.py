@@ -24,6 +24,7 @@ from keras_lightnets.layers.interp import AlignedBilinearResize
 from keras_lightnets.layers.layer_scale import LayerScale
 from keras_lightnets.layers.lrn import LocalResponseNormalization
 from keras_lightnets.layers.model_card import ModelCard
+from keras_lightnets.layers.nearest_resize import NearestResize
 from keras_lightnets.layers.padding import SamePadding2D
 from keras_lightnets.layers.pooling import CeilMaxPool2D
 from keras_lightnets.layers.stochastic_depth import StochasticDepth
@@ -37,6 +38,7 @@ EXAMPLES = {
     ChannelShuffle: (lambda: ChannelShuffle(2), [6]),
     SamePadding2D: (lambda: SamePadding2D(5, 2), [4]),
     AlignedBilinearResize: (lambda: AlignedBilinearResize(), [4, 2]),  # resized to the 2nd's size
+    NearestResize: (lambda: NearestResize(), [4, 2]),  # same sizes here; odd ones: tests/models/test_ghostnet.py
     LocalResponseNormalization: (lambda: LocalResponseNormalization(5, alpha=0.5, beta=0.75, k=2.0), [7]),
     LayerScale: (lambda: LayerScale(0.5), [4]),
     ModelCard: (

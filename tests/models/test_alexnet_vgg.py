@@ -149,7 +149,7 @@ def test_alexnet_original_equals_caffe_bvlc_alexnet_in_pytorch(lrn):
 
 
 def test_alexnet_layouts():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         torchvision = kl.AlexNet()
         original = kl.AlexNet("original")
     assert torchvision.input_shape == (None, 224, 224, 3) and original.input_shape == (None, 227, 227, 3)
@@ -206,7 +206,7 @@ def test_torchvision_vgg_key_maps_pair_the_layers_in_order(depth, batch_norm):
         state = getattr(torchvision.models, name)().state_dict()
     modules = list(dict.fromkeys(key.rpartition(".")[0] for key in state if "num_batches" not in key))
     rules = compile_key_map(TORCHVISION_KEY_MAPS[(depth, batch_norm)])
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         ours = weighted_layers(kl.VGG(depth, batch_norm=batch_norm))
     assert [map_key(rules, module)[0] for module in modules] == [layer.name for layer in ours], name
     for module, layer in zip(modules, ours, strict=True):
@@ -248,7 +248,7 @@ def test_vgg16_body_equals_torchvision_vgg16():
 
 
 def test_flattening_head_sizes():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         # keras.applications' rule: a classifier at a reduced size, its fc1 sized to the map.
         assert kl.VGG(11, input_shape=(64, 64, 3), classes=10).get_layer("fc1").kernel.shape == (2 * 2 * 512, 4096)
         assert kl.AlexNet(input_shape=(63, 63, 3)).get_layer("fc1").kernel.shape == (256, 4096)

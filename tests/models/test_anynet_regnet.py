@@ -40,7 +40,7 @@ def test_a_regnet_is_the_anynet_of_its_stages(rng):
 
 
 def test_grouped_convolutions_are_single_layers():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.create_model("regnetx_002", input_shape=SMALL)
     grouped = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
     assert len(grouped) == 13  # one per block: every stage is wider than its group width 8
@@ -51,7 +51,7 @@ def test_grouped_convolutions_are_single_layers():
 
 
 def test_se_width_comes_from_the_block_input():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.create_model("regnety_002", input_shape=SMALL)
     # Stage widths 24, 56, 152, 368 with depths 1, 1, 4, 7. s3_b1 takes stage 2's 56 channels and
     # outputs 152: SE width round(0.25 * 56) = 14, not 38.
@@ -61,7 +61,7 @@ def test_se_width_comes_from_the_block_input():
 
 
 def test_regnetx_8gf_clips_its_first_group_width():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.create_model("regnetx_080", input_shape=SMALL)
     assert model.get_layer("s1_b1_conv2_conv").groups == 1  # 80 channels, group width 120 -> 80
     assert model.get_layer("s2_b1_conv2_conv").groups == 2  # 240 / 120
@@ -77,12 +77,12 @@ def test_regnetx_8gf_clips_its_first_group_width():
     ],
 )
 def test_a_regnet_is_named_after_what_it_is(kwargs, expected):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         assert kl.RegNet(**kwargs, input_shape=SMALL).name == expected
 
 
 def test_resnext_uses_one_grouped_convolution_per_block():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.create_model("resnext50_32x4d", input_shape=SMALL)
     grouped = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
     assert len(grouped) == 16 and {layer.groups for layer in grouped} == {32}
@@ -90,7 +90,7 @@ def test_resnext_uses_one_grouped_convolution_per_block():
 
 
 def test_resnet_layouts_put_the_stride_where_their_reference_does():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         v15 = kl.create_model("resnet50", input_shape=SMALL)
         v1 = kl.create_model("resnet50_v1", input_shape=SMALL)
     assert v15.get_layer("s2_b1_conv2_conv").strides == (2, 2) and v15.get_layer("s2_b1_conv1_conv").strides == (1, 1)

@@ -84,6 +84,16 @@ FAMILIES = {
     "mobilenetv3": (kl.MobileNetV3, {"size": "small", "alpha": 0.75}, {2: 16, 4: 16, 8: 24, 16: 40, 32: 72}),
     # ConvNeXt-Atto: a 4x4/4 patchify stem (no stride-2 map); each stage's last block (40, 80, 160, 320).
     "convnext": (kl.ConvNeXt, {"size": "atto"}, {4: 40, 8: 80, 16: 160, 32: 320}),
+    # MobileNetV4-Conv-Small at 0.35: timm's stage ends; its stride-32 stage ends with the 1x1 960a conv.
+    "mobilenetv4": (kl.MobileNetV4, {"size": "conv_small", "alpha": 0.35}, {2: 32, 4: 16, 8: 24, 16: 32, 32: 336}),
+    # GhostNet 0.5: each stride's last block (timm's feature_info); the 1x1 960a conv comes after.
+    "ghostnet": (kl.GhostNet, {"width": 0.5, "version": "v1"}, {2: 8, 4: 12, 8: 20, 16: 56, 32: 80}),
+    # MobileOne-S1 with one branch: each stage's last block (64, 96, 192, 512, 1280).
+    "mobileone": (
+        kl.MobileOne,
+        {"width_multipliers": (1.5, 1.5, 2.0, 2.5), "num_conv_branches": 1},
+        {2: 64, 4: 96, 8: 192, 16: 512, 32: 1280},
+    ),
     # A one-layer-per-block DenseNet (k=8, 16 stem channels): each block adds 8, each transition halves.
     "densenet": (
         kl.DenseNet,
@@ -125,6 +135,9 @@ LAST_CHANNELS = {
     "xception": 2048,
     "resnetv2": 2048,
     "convnext": 320,
+    "mobilenetv4": 336,
+    "ghostnet": 480,
+    "mobileone": 1280,
     "mobilenetv3": 432,
 }
 SHAPE = (96, 128, 3)  # non-square, small enough to be fast
@@ -175,25 +188,23 @@ def test_classifier_on_non_square_input(name, rng):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_last_feature_map_channels(family):
-    with keras.StatelessScope():  # structure only: weights declared, not initialized
+    with keras.StatelessScope(initialize_variables=False):  # structure only: weights declared, not initialized
         assert build(family, include_top=False, input_shape=SHAPE).output_shape[-1] == LAST_CHANNELS[family]
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
-@pytest.mark.parametrize("pooling", [None, "avg", "max"])
-def test_include_top_false_pooling(name, pooling, rng):
-    model = create(name, include_top=False, pooling=pooling, input_shape=SHAPE)
+def test_include_top_false_pooling(name, rng):
+    # One unpooled model, its weights given to the pooled ones: three builds per family, not five.
+    unpooled = create(name, include_top=False, input_shape=SHAPE)
     x = rng.standard_normal((1, *SHAPE)).astype("float32")
-    features = infer(model, x)
-    if pooling is None:
-        assert features.ndim == 4
-    else:
-        assert features.ndim == 2
-        unpooled = create(name, include_top=False, input_shape=SHAPE)
-        unpooled.set_weights(model.get_weights())
-        spatial = infer(unpooled, x)
-        reduce = np.mean if pooling == "avg" else np.max
-        np.testing.assert_allclose(features, reduce(spatial, axis=(1, 2)), rtol=1e-5, atol=1e-5)
+    spatial = infer(unpooled, x)
+    assert spatial.ndim == 4
+    for pooling, reduce in (("avg", np.mean), ("max", np.max)):
+        model = create(name, include_top=False, pooling=pooling, input_shape=SHAPE)
+        model.set_weights(unpooled.get_weights())
+        features = infer(model, x)
+        assert features.ndim == 2, pooling
+        np.testing.assert_allclose(features, reduce(spatial, axis=(1, 2)), rtol=1e-5, atol=1e-5, err_msg=pooling)
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
@@ -230,19 +241,6 @@ def test_features_only_is_the_backbone_of_the_classifier(rng):
     np.testing.assert_allclose(infer(features, x)[-1], infer(tapped, x), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", REPRESENTATIVES)
-def test_keras_file_round_trip(name, tmp_path, rng):
-    has_drop_path = "drop_path_rate" in inspect.signature(kl.get_entry(name).constructor).parameters
-    model = create(name, input_shape=SHAPE, classes=5, **({"drop_path_rate": 0.1} if has_drop_path else {}))
-    x = rng.standard_normal((2, *SHAPE)).astype("float32")
-    expected = infer(model, x)
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    restored = keras.models.load_model(path)
-    np.testing.assert_array_equal(infer(restored, x), expected)
-    assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
-
-
 def test_weights_argument_loads_a_weights_file(tmp_path, rng):
     model = kl.MobileNetV2(0.35, input_shape=SHAPE, classes=3)
     path = tmp_path / "mnv2.weights.h5"
@@ -276,12 +274,12 @@ def test_stochastic_depth_rises_linearly_and_only_drops_in_training(rng):
 
 
 def test_no_drop_path_layers_by_default():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         assert not any(isinstance(layer, StochasticDepth) for layer in kl.ReXNet(1.0).layers)
 
 
 def test_partial_residual_uses_plain_add_when_widths_match():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.ReXNet(1.0)
     kinds = {layer.name: type(layer).__name__ for layer in model.layers if layer.name.endswith("_add")}
     # width 1.0: blocks 2..16 with stride 1 widen (partial), none keeps its width
@@ -314,28 +312,37 @@ def test_features_only_outputs_are_the_model_card_taps(name, rng):
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
-def test_include_preprocessing_takes_pixels_in_its_range(name, tmp_path, rng):
+def test_include_preprocessing_and_the_keras_file_round_trip(name, tmp_path, rng):
     # pixel / 255 for every family but EfficientNet, which takes raw 0-255 pixels (pixel_max 255)
-    # as keras.applications' does.
+    # as keras.applications' does. The model with its normalization inside (and stochastic depth where
+    # the family has it) is the one saved to a .keras file: one build and one file per family for both facts.
     preprocessing = kl.get_entry(name).preprocessing
     pixel_max = preprocessing.pixel_max
     size = at_least(name, 64)
-    inside = create(name, include_preprocessing=True, input_shape=(size, size, 3), classes=5)
-    plain = create(name, input_shape=(size, size, 3), classes=5)
+    has_drop_path = "drop_path_rate" in inspect.signature(kl.get_entry(name).constructor).parameters
+    architecture = {
+        "input_shape": (size, size + 32, 3),
+        "classes": 5,
+        **({"drop_path_rate": 0.1} if has_drop_path else {}),
+    }
+    inside = create(name, include_preprocessing=True, **architecture)
+    plain = create(name, **architecture)
     for layer in plain.layers:
         if layer.weights:
             layer.set_weights(inside.get_layer(layer.name).get_weights())
-    pixels = rng.random((2, size, size, 3), dtype=np.float32) * np.float32(pixel_max)
+    pixels = rng.random((2, size, size + 32, 3), dtype=np.float32) * np.float32(pixel_max)
     normalized = (pixels / np.float32(pixel_max) - np.array(preprocessing.mean, np.float32)) / np.array(
         preprocessing.std, np.float32
     )
     expected = infer(plain, normalized)
-    np.testing.assert_allclose(infer(inside, pixels), expected, rtol=1e-4, atol=1e-5)
-    # the normalization is frozen and travels in the .keras file
+    computed = infer(inside, pixels)
+    np.testing.assert_allclose(computed, expected, rtol=1e-4, atol=1e-5)
+    # the normalization is frozen and travels in the .keras file, with every layer, bit for bit
     assert not inside.get_layer("input_normalization").trainable
     inside.save(tmp_path / "inside.keras")
     restored = keras.models.load_model(tmp_path / "inside.keras")
-    np.testing.assert_allclose(infer(restored, pixels), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(infer(restored, pixels), computed)
+    assert [layer.name for layer in restored.layers] == [layer.name for layer in inside.layers]
     # what the pipeline feeds it, read back from the file: (pixel / 255 - 0) / (1 / pixel_max)
     assert kl.model_preprocessing(restored).mean == (0.0, 0.0, 0.0)
     assert kl.model_preprocessing(restored).std == pytest.approx((1.0 / pixel_max,) * 3)

@@ -75,7 +75,7 @@ def test_keras_born_sizes_take_raw_pixels_timm_born_normalized_ones():
 
 @pytest.mark.parametrize("size", ["large", "xlarge"])
 def test_big_sizes_structure(size):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.create_model(f"convnext_{size}")
         assert kl.profile(model).params == kl.get_entry(f"convnext_{size}").reference.params
         assert model.get_layer("stage3_block27_pw1_conv").filters == 4 * SIZES[size][1][2]
@@ -103,7 +103,7 @@ def test_a_keras2_h5_file_in_keras_applications_layout_loads(tmp_path):
 
 
 def test_weight_decay_spares_layer_scale_like_timm():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.create_model("convnext_atto", input_shape=(32, 32, 3), classes=10)
         spared = {id(v) for v in decay_exclusions(model)}
         scales = [layer.gamma for layer in model.layers if isinstance(layer, LayerScale)]

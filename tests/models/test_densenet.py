@@ -22,7 +22,7 @@ def _card(model):
 
 
 def test_a_layout_is_named_after_what_it_is():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         by_numbers = kl.DenseNet(121, blocks=[6, 12, 32, 32], input_shape=(64, 64, 3))
         keras_epsilon = kl.DenseNet(169, bn_epsilon=KERAS_BN_EPSILON, input_shape=(64, 64, 3))
         custom = kl.DenseNet(growth_rate=12, init_features=24, blocks=(2, 3), input_shape=(8, 8, 3), classes=10)
@@ -36,7 +36,7 @@ def test_a_layout_is_named_after_what_it_is():
     # 24 + 2 * 12 = 48 channels, halved by the transition, + 3 * 12 = 60 at the end
     assert custom.get_layer("final_bn").output.shape[-1] == 60 and custom.output_shape == (None, 10)
     # The card's arguments rebuild the same architecture.
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         rebuilt = kl.DenseNet(**{**args, "blocks": tuple(args["blocks"])}, input_shape=(8, 8, 3), classes=10)
     assert kl.profile(rebuilt) == kl.profile(custom)
 

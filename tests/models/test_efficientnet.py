@@ -26,7 +26,7 @@ KERAS_NORMALIZATION_WEIGHTS = 7
 
 @pytest.mark.parametrize("index", range(8))
 def test_parameters_equal_keras_applications(index):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         reference = getattr(keras.applications, f"EfficientNetB{index}")(weights=None, input_shape=(64, 64, 3))
         ours = kl.EfficientNet(f"b{index}", input_shape=(64, 64, 3))
         trainable = sum(int(np.prod(w.shape)) for w in reference.trainable_weights)
@@ -86,7 +86,7 @@ def test_the_input_pipeline_feeds_it_raw_pixels(tmp_path):
 
 
 def test_other_families_keep_pixel_over_255():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.MobileNetV2(0.35, input_shape=(32, 32, 3), include_preprocessing=True)
     assert input_pixel_max(model) == 1.0
     assert model_preprocessing(model).std == (1.0,) * 3
@@ -104,7 +104,7 @@ def test_compound_scaling_rules():
 
 
 def test_b_and_lite_differ_as_published():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         b4 = kl.EfficientNet("b4", input_shape=(64, 64, 3))
         lite4 = kl.EfficientNet("lite4", input_shape=(64, 64, 3))
     # B scales stem and head with the width (1.4: 48 and 1792), Lite does not (32 and 1280).
@@ -120,7 +120,7 @@ def test_b_and_lite_differ_as_published():
 
 
 def test_se_width_comes_from_the_block_input():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.EfficientNet("b0", input_shape=(64, 64, 3))
     # block2a: 16 channels in, expanded to 96; the SE squeezes to 16 * 0.25 = 4, not 96 * 0.25.
     assert model.get_layer("block2a_expand_conv").filters == 96
@@ -129,7 +129,7 @@ def test_se_width_comes_from_the_block_input():
 
 
 def test_drop_connect_rises_linearly_like_keras():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.EfficientNet("b0", input_shape=(64, 64, 3))
     rates = {layer.name: layer.rate for layer in model.layers if layer.name.endswith("_drop_path")}
     # 16 blocks; block b (from 0) drops with 0.2 * b / 16, only where it has a shortcut.
@@ -140,7 +140,7 @@ def test_drop_connect_rises_linearly_like_keras():
 
 
 def test_an_unpublished_coefficient_builds_and_says_so():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         named = kl.EfficientNet("b0", width_coefficient=1.0, input_shape=(64, 64, 3))
         custom = kl.EfficientNet("b0", width_coefficient=1.05, depth_coefficient=1.05, input_shape=(64, 64, 3))
     assert named.name == "efficientnet_b0"
@@ -158,7 +158,7 @@ def test_variant_input_sizes_follow_the_coefficients():
 
 
 def test_dropout_follows_the_coefficient_unless_given():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         b7 = kl.EfficientNet("b7", input_shape=(32, 32, 3))
         lite4 = kl.EfficientNet("lite4", input_shape=(32, 32, 3))
         b0 = kl.EfficientNet("b0", input_shape=(32, 32, 3), dropout_rate=0.0)

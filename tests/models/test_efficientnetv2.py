@@ -90,7 +90,7 @@ def test_fused_mbconv_drop_path_drops_whole_samples_in_training():
 
 def test_structure_equals_keras_applications_b3():
     # B3: width 1.2 and depth 1.4, the rounding rules show; B0 is compared by outputs.
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         reference = keras.applications.EfficientNetV2B3(weights=None, input_shape=(64, 64, 3))
         ours = kl.EfficientNetV2("b3", input_shape=(64, 64, 3))
         trainable = sum(int(np.prod(w.shape)) for w in reference.trainable_weights)

@@ -57,7 +57,7 @@ def test_the_last_block_adds_unscaled_and_keeps_its_sign(rng):
 
 
 def test_published_residual_scales_and_the_unactivated_last_block():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.create_model("inception_resnet_v2")
     scales = [layer.scale for layer in model.layers if isinstance(layer, keras.layers.Rescaling)]
     assert scales == [0.17] * 10 + [0.1] * 20 + [0.2] * 9
@@ -109,7 +109,7 @@ def test_a_keras_applications_h5_file_loads_and_equals_keras_applications(tmp_pa
 
 
 def test_feature_taps_are_timms():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.InceptionResNetV2(blocks=(1, 1, 1), input_shape=SMALL, features_only=True)
     assert [(output.shape[1], output.shape[-1]) for output in model.outputs] == [
         (35, 64),  # conv2d_2b
@@ -121,7 +121,7 @@ def test_feature_taps_are_timms():
 
 
 def test_stochastic_depth_rises_over_the_blocks():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.InceptionResNetV2(blocks=(1, 2, 2), input_shape=SMALL, drop_path_rate=0.2)
     rates = [layer.rate for layer in model.layers if isinstance(layer, StochasticDepth)]
     assert rates == pytest.approx([0.05, 0.1, 0.15, 0.2])  # 0 for the first block: no layer

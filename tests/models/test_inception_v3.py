@@ -41,7 +41,7 @@ def _params(model):
 
 
 def test_the_layouts_differ_where_keras_and_torchvision_do():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         keras_layout = kl.create_model("inception_v3", input_shape=(75, 75, 3))
         torch_layout = kl.create_model("inception_v3_tv", input_shape=(75, 75, 3))
     bns = [layer for layer in keras_layout.layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -84,7 +84,7 @@ def test_the_auxiliary_classifier_matches_timm_from_299_pixels(rng):
 
 @pytest.mark.parametrize("version", ["keras", "torchvision"])
 def test_below_299_pixels_the_auxiliary_classifier_zero_pads_mixed7_to_17x17(version):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.InceptionV3(version=version, aux_logits=True, classes=10, input_shape=(96, 101, 3))
         inference = kl.InceptionV3(version=version, classes=10, input_shape=(96, 101, 3))
     assert model.get_layer("mixed7").output.shape[1:3] == (4, 4)

@@ -26,7 +26,7 @@ A1_SE_STAGES = {3: 3, 5: 2, 6: 3}
 
 
 def build(*args, **kwargs):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         return mnasnet.MnasNet(*args, **kwargs)
 
 
@@ -41,7 +41,7 @@ def filters(model, name):
 
 @pytest.mark.parametrize("name", sorted(KERAS_TOTALS))
 def test_keras_totals(name):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.create_model(name)
     assert model.count_params() == KERAS_TOTALS[name]
 

@@ -48,7 +48,7 @@ def _keras_reference(size, **kwargs):
 )
 def test_parameters_and_weighted_layers_equal_keras_applications(size, alpha, minimalistic):
     # The compared variants' outputs are in test_keras_reference.py; these are the others.
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         reference = _keras_reference(size, alpha=alpha, minimalistic=minimalistic, input_shape=(64, 64, 3))
         ours = kl.MobileNetV3(size, alpha, minimalistic=minimalistic, input_shape=(64, 64, 3))
     trainable = sum(int(np.prod(w.shape)) for w in reference.trainable_weights)
@@ -67,7 +67,7 @@ def test_parameters_and_weighted_layers_equal_keras_applications(size, alpha, mi
 
 def test_keras_layout_takes_raw_pixels_and_pytorch_layouts_normalized_inputs():
     keras_layout = kl.create_model("mobilenetv3_small_100", input_shape=(32, 32, 3), classes=2)  # weights set
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         torchvision = kl.create_model("mobilenetv3_small_100_tv", input_shape=(64, 64, 3))
         timm = kl.create_model("mobilenetv3_small_050_timm", input_shape=(64, 64, 3), include_preprocessing=True)
     assert input_pixel_max(keras_layout) == 255.0 and model_preprocessing(keras_layout).std == pytest.approx(
@@ -82,7 +82,7 @@ def test_keras_layout_takes_raw_pixels_and_pytorch_layouts_normalized_inputs():
 
 
 def test_the_three_layouts_differ_in_padding_and_epsilon_only():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         models = {name: kl.create_model(name, input_shape=(64, 64, 3)) for name in
                   ("mobilenetv3_large_100", "mobilenetv3_large_100_tv", "mobilenetv3_large_100_timm")}  # fmt: skip
     epsilons = {name: {layer.epsilon for layer in m.layers if "_bn" in layer.name} for name, m in models.items()}
@@ -103,7 +103,7 @@ def test_the_three_layouts_differ_in_padding_and_epsilon_only():
 
 
 def test_minimalistic_has_no_squeeze_excite_hard_swish_or_5x5():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.MobileNetV3("large", minimalistic=True, input_shape=(64, 64, 3))
     activations = {layer.get_config().get("activation") for layer in model.layers}
     assert not {"hard_silu", "hard_sigmoid"} & activations

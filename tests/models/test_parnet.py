@@ -117,7 +117,7 @@ def test_channel_shuffle_by_hand():
 @pytest.mark.parametrize("name", ["parnet_s", "parnet_cifar10"])
 def test_depth_12_and_activation(name):
     entry = kl.get_entry(name)
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = entry.build()
         assert kl.profile(model).depth == 12
         assert kl.profile(kl.reparameterize(model)).depth == 12
@@ -129,7 +129,7 @@ def test_depth_12_and_activation(name):
 
 
 def test_cifar_layout_facts():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.create_model("parnet_cifar100")
     assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 100)
     assert model.name == "parnet_cifar100"

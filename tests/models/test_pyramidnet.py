@@ -28,7 +28,7 @@ def test_widths_grow_by_alpha_over_n_rounded_half_to_even():
 
 
 def test_the_built_units_follow_the_schedule():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.PyramidNet(20, 24, layout="cifar", input_shape=(32, 32, 3), classes=10)
         bottleneck = kl.PyramidNet(11, 12, layout="cifar", bottleneck=True, input_shape=(32, 32, 3), classes=10)
     expected = pyramidnet_widths((3, 3, 3), 24, 16)  # 19, 21, 24 | 27, 29, 32 | 35, 37, 40
@@ -94,7 +94,7 @@ def test_no_relu_after_the_sum(rng):
     assert (x < 0).any()
     np.testing.assert_allclose(out, x, rtol=1e-6, atol=1e-6)
     # and in a whole network, no sum feeds an activation: the next unit starts with its BN.
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.PyramidNet(20, 24, layout="cifar", input_shape=(32, 32, 3), classes=10)
     consumers = {
         type(node.operation).__name__
@@ -125,7 +125,7 @@ def _reference_keys(units, bottleneck):
 @pytest.mark.parametrize("bottleneck", [False, True], ids=["basic", "bottleneck"])
 def test_the_reference_state_dict_names_map_onto_every_layer(bottleneck):
     depth = 20 if bottleneck else 14  # two units per stage
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.PyramidNet(depth, 12, layout="cifar", bottleneck=bottleneck, input_shape=(32, 32, 3), classes=10)
     weighted = {layer.name for layer in model.layers if layer.weights}
     rules = compile_key_map(TORCH_KEY_MAPS[bottleneck])
@@ -172,7 +172,7 @@ def test_the_registry_sets_dropout_for_alpha_450_and_cifar_classes():
     assert kl.get_entry("pyramidnet200_a450").defaults == {"dropout_rate": 0.5}
     assert kl.get_entry("pyramidnet110_a48_cifar100").classes == 100
     assert kl.get_entry("pyramidnet110_a48_cifar10").preprocessing.input_size == (32, 32, 3)
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.PyramidNet(18, 48, dropout_rate=0.5, input_shape=(64, 64, 3))
     assert model.get_layer("dropout").rate == 0.5 and model.name == "pyramidnet18_a48"
 

@@ -4,12 +4,14 @@
   outputs equal the training form's inference outputs (1e-4 of the output scale), and the
   fused model has only kxk convolutions left in its blocks (its parameter and MAC counts
   against the tables are in test_variants.py);
-- RepVGG's fused outputs equal timm's ``reparameterize_model`` of the same weights;
+- RepVGG's fused outputs equal timm's ``reparameterize_model`` of the same weights (MobileOne's:
+  tests/models/test_mobileone.py);
 - heads and cuts: another number of classes (flat and nested), ``include_top=False``,
   ``features_only``; a fused or block-free model comes back equal, with a warning;
 - a block changed so that fusing would be wrong raises a ``ValueError`` naming it; bad input.
 """
 
+import re
 import warnings
 
 import keras
@@ -63,7 +65,8 @@ def test_fused_equals_training_form(name):
     dropped = {layer.name for layer in model.layers} - kept
     assert all(
         name.endswith(("_conv_1x1_conv", "_conv_1x1_bn", "_conv_kxk_bn", "_add", "_pool", "_pool_pad"))
-        or name.endswith("_identity")
+        or name.endswith(("_identity", "_conv_scale_conv", "_conv_scale_bn"))
+        or re.search(r"_conv_kxk_\d+_(conv|bn)$", name)  # MobileOne's parallel kxk branches (all but the kept conv)
         for name in dropped
     ), sorted(dropped)[:5]
     x = np.random.default_rng(1).standard_normal(size).astype("float32")

@@ -18,7 +18,7 @@ from keras_lightnets.weights._layers import weighted_layers
 
 @pytest.mark.parametrize("depth", [50, 101, 152])
 def test_parameters_equal_keras_applications(depth):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         reference = getattr(keras.applications, f"ResNet{depth}V2")(weights=None)
         trainable = sum(int(np.prod(w.shape)) for w in reference.trainable_weights)
         ours = kl.create_model(f"resnet{depth}_v2")
@@ -31,7 +31,7 @@ def test_parameters_equal_keras_applications(depth):
 def test_parameters_equal_timm(depth):
     torch, timm = import_reference("timm")
     expected = sum(p.numel() for p in timm.create_model(f"resnetv2_{depth}").parameters())
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         assert kl.profile(kl.create_model(f"resnetv2_{depth}")).params == expected
     assert expected == kl.get_entry(f"resnetv2_{depth}").reference.params
 
@@ -62,7 +62,7 @@ def test_keras_strides_in_a_stages_last_block_timm_in_its_first():
 
 
 def test_stochastic_depth_keeps_keras_applications_weighted_layer_order():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         plain = kl.create_model("resnet50_v2", input_shape=(64, 64, 3))
         dropping = kl.create_model("resnet50_v2", input_shape=(64, 64, 3), drop_path_rate=0.2)
     assert any(type(layer).__name__ == "StochasticDepth" for layer in dropping.layers)
@@ -70,7 +70,7 @@ def test_stochastic_depth_keeps_keras_applications_weighted_layer_order():
 
 
 def test_blocks_name_the_network_by_its_layers():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         assert kl.ResNetV2(101, blocks=(3, 4, 6, 3)).name == "resnet50_v2"  # a published count is that variant
         assert kl.ResNetV2(blocks=(3, 4, 23, 3), layout="timm").name == "resnetv2_101"
         assert kl.ResNetV2(blocks=[1, 1, 1, 1]).name == "resnet14_v2"

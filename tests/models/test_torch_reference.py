@@ -71,7 +71,9 @@ def test_matches_its_pytorch_reference(name):
     input_shape = FIXED_HEAD_INPUT_SHAPES.get(entry.family, INPUT_SHAPE)
     ours = kl.create_model(name, input_shape=input_shape, classifier_activation=None)
     diff, scale = compare(torch, reference, ours, entry.key_map, input_shape)
-    record_reference_diff(name, entry.equals.replace(":", " "), diff)
+    # Relative where the output is large (random BN statistics: MobileOne-S0 reaches 1e16): what the tolerance says.
+    reference = entry.equals.replace(":", " ") + (f" (relative to {scale:.1e})" if scale > 1 else "")
+    record_reference_diff(name, reference, diff / max(1.0, scale))
     assert within_tolerance(diff, scale), (diff, scale)
 
 

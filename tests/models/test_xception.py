@@ -27,7 +27,7 @@ SMALL = (79, 86, 3)  # odd and even, small enough for a quick file round trip
 
 def test_parameters_equal_both_references():
     torch, timm = import_reference("timm")
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         reference = keras.applications.Xception(weights=None)
         trainable = sum(int(np.prod(w.shape)) for w in reference.trainable_weights)
         for name in ("xception", "legacy_xception"):
@@ -102,7 +102,7 @@ def test_the_layouts_differ_in_pools_and_bn_epsilon_only():
 def test_the_middle_flow_repeats_one_block():
     # a middle block: three separable 728 -> 728 convolutions (3x3 depthwise, 1x1 pointwise) and their BNs
     middle = 3 * (9 * 728 + 728 * 728 + 2 * 728)
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kl.Xception(middle_blocks=1)
         assert kl.profile(model).params == PARAMS - 7 * middle
     assert model.name == "xception_m1" and model.get_layer("block7_sepconv2_act")

@@ -56,7 +56,7 @@ def pretrained(tmp_path_factory):
 
 
 def _stateless(model_name, /, **kwargs):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         return kl.create_model(model_name, **kwargs)
 
 

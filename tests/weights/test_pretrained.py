@@ -152,6 +152,9 @@ def test_the_listed_sources_are_well_formed():
         "inception_resnet_v2",
         "inception_v3",
         "nasnet", "convnext", "mobilenetv3",
+        "mobilenetv4",
+        "ghostnet",
+        "mobileone",
     }  # fmt: skip
     # What nobody publishes ImageNet weights for (or only in another architecture's layout):
     without = set(kl.list_models()) - with_weights
@@ -175,6 +178,10 @@ def test_the_listed_sources_are_well_formed():
         "googlenet_original",  # Caffe's bvlc_googlenet likewise
         # keras.applications publishes the minimalistic MobileNetV3s at width 1.0 only
         "mobilenetv3_large_minimal_075", "mobilenetv3_small_minimal_075",
+        # timm registers these MobileNetV4 widths untrained
+        "mobilenetv4_conv_small_035", "mobilenetv4_hybrid_medium_075", "mobilenetv4_hybrid_large_075",
+        # timm registers these GhostNet widths untrained
+        "ghostnet_050", "ghostnet_130", "ghostnetv3_050", "ghostnetv3_130", "ghostnetv3_160",
     }  # fmt: skip
     for name in with_weights:
         entry = kl.get_entry(name)

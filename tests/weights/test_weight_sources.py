@@ -79,6 +79,7 @@ HUB_CASES = [
     ("efficientnet_lite0", "in1k", "tf_efficientnet_lite0"),
     ("resnet18", "a1_in1k", "resnet18"),
     ("dpn68b", "ra_in1k", "dpn68b"),  # DPN-b's layout (c1x1_c1, c1x1_c2); dpn68's split c1x1_c: the reference test
+    ("ghostnetv2_100", "in1k", "ghostnetv2_100"),  # GhostNet V1 / V2 / V3: one layout, V2 its DFC gate
 ]
 
 
