@@ -3,7 +3,9 @@
 For one variant per family (default ``mobilenetv1_100``, ``mobilenetv2_100``, ``rexnet_100``,
 ``rexnet_lite_100``, ``squeezenet1_1``, ``resnet18``, ``regnetx_004``), untrained, at the
 registry's reference input (224x224, 1000 classes) as ``deploy.android.load_deployable(name)``
-builds it (input ``pixel / 255``, normalization inside, softmax out):
+builds it (input ``pixel / 255``, normalization inside, softmax out), fused by
+``keras_lightnets.reparameterize`` where it has RepVGG / ParNet / MobileOne / GhostNetV3 blocks (what
+the export ships):
 
 1. export it to an FP32 ``.tflite`` and a fully integer INT8 one (post-training quantization
    calibrated on ``--representative-samples`` ``lightnets_digits`` training images; weights
@@ -44,6 +46,7 @@ from _harness import environment, interleaved_medians, markdown_table, write_ato
 import keras_lightnets  # noqa: E402
 from keras_lightnets.deploy import TFLiteRunner, export_tflite  # noqa: E402
 from keras_lightnets.deploy.android import load_deployable  # noqa: E402
+from keras_lightnets.reparameterize import fusable_blocks, reparameterize  # noqa: E402
 
 DEFAULT_MODELS = (
     "mobilenetv1_100",
@@ -108,8 +111,13 @@ def _delegated(runner):
 def time_files(paths, threads, runs, warmup):
     """Interleaved batch-1 latency of every file in ``paths`` (a dict) on ``threads`` threads, in ms."""
     runners = {kind: TFLiteRunner(path, threads=threads) for kind, path in paths.items()}
-    image = np.random.default_rng(0).standard_normal((1, *runners["fp32"].input_shape)).astype(np.float32)
-    calls = {kind: (lambda runner=runner: runner.invoke(image)) for kind, runner in runners.items()}
+    # One image per file: a baseline file may take another resolution (a checkpoint trained at 256 px
+    # deploys at 256, MobileNetV2 at 224).
+    rng = np.random.default_rng(0)
+    images = {
+        kind: rng.standard_normal((1, *runner.input_shape)).astype(np.float32) for kind, runner in runners.items()
+    }
+    calls = {kind: (lambda runner=runner, image=images[kind]: runner.invoke(image)) for kind, runner in runners.items()}
     if warmup:
         interleaved_medians(calls, warmup)  # the first invokes pay XNNPACK's weight packing
     timed = interleaved_medians(calls, runs)
@@ -130,6 +138,8 @@ def time_files(paths, threads, runs, warmup):
 def export_pair(name, args, work_dir):
     """``(paths, exports, params, resolution)``: ``name``'s FP32 and INT8 files."""
     model, _ = load_deployable(name)
+    if fusable_blocks(model):  # what ships: the export fuses RepVGG / ParNet / MobileOne / GhostNetV3 blocks
+        model = reparameterize(model)
     resolution = int(model.input_shape[1])
     paths = {kind: work_dir / f"{name}_{kind}.tflite" for kind in KINDS}
     log(f"{name}: exporting FP32 and INT8 ({args.representative_samples} calibration images)")

@@ -115,15 +115,22 @@ def _fresh_keras_session():
     gc.freeze()
 
 
+# A frozen object that becomes cyclic garbage is never collected while frozen: a module fixture's model
+# (Keras layers refer to each other) dies with its module. So a module's end brings one full collection of
+# the whole heap (0.5-1 s), at most once a minute: pytest-xdist interleaves modules across the workers, and
+# a collection at every switch of module cost ~2 min of the suite. What a minute of tests leaves is small.
+FULL_COLLECTION_INTERVAL_S = 60.0
+_last_full_collection = [time.monotonic()]
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _collect_what_the_module_froze():
-    # A frozen object that becomes cyclic garbage is never collected while frozen: a module fixture's
-    # model (Keras layers refer to each other) dies with its module, so each module ends with one full
-    # collection of the whole heap (~0.5-1 s), which keeps memory where it was without the freezing.
     yield
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+    if time.monotonic() - _last_full_collection[0] >= FULL_COLLECTION_INTERVAL_S:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        _last_full_collection[0] = time.monotonic()
 
 
 @pytest.fixture
