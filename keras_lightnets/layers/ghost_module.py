@@ -21,8 +21,9 @@ from keras import layers
 from keras_lightnets.layers.activations import activation_layer
 from keras_lightnets.layers.conv_bn_act import conv_bn_act
 from keras_lightnets.layers.nearest_resize import NearestResize
+from keras_lightnets.layers.rep_branches import rep_branch_sum
 
-__all__ = ["dfc_attention", "ghost_module", "rep_branch_sum", "rep_ghost_module"]
+__all__ = ["dfc_attention", "ghost_module", "rep_ghost_module"]
 
 REP_BRANCHES = 3  # GhostNetV3's parallel kxk branches per convolution
 
@@ -66,38 +67,20 @@ def ghost_module(x, filters, *, activation="relu", attention=False, dw_size=3, b
     return _gated(x, out, filters, attention, bn_epsilon, name)
 
 
-def rep_branch_sum(x, filters, kernel_size, strides=1, *, depthwise, scale, skip, bn_epsilon=1e-5, name):
-    """GhostNetV3's re-parameterizable convolution before its activation, named as MobileOne's blocks:
-    ``REP_BRANCHES`` kxk conv + BN (``{name}_conv_kxk_{i}_conv/bn``, reading one ``{name}_pad`` at
-    stride 2), a 1x1 conv + BN (``{name}_conv_scale_conv/bn``) when ``scale``, an identity BN
-    (``{name}_identity``) when ``skip``, summed by ``{name}_add``."""
-    common = {"depthwise": depthwise, "bn_epsilon": bn_epsilon, "activation": None}
-    padded, padding = x, "symmetric"
-    if strides > 1 and kernel_size > 1:  # PyTorch's k // 2 on every side, one layer for every branch
-        padded = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    branches = [
-        conv_bn_act(padded, filters, kernel_size, strides, padding=padding, name=f"{name}_conv_kxk_{i}", **common)
-        for i in range(REP_BRANCHES)
-    ]
-    if scale:
-        branches.append(conv_bn_act(x, filters, 1, strides, name=f"{name}_conv_scale", **common))
-    if skip:
-        branches.append(layers.BatchNormalization(epsilon=bn_epsilon, name=f"{name}_identity")(x))
-    return layers.Add(name=f"{name}_add")(branches)
-
-
 def rep_ghost_module(x, filters, *, activation="relu", attention=False, dw_size=3, bn_epsilon=1e-5, name):
     """GhostNetV3's Ghost module in its training form (``{name}_primary_*``: three 1x1 branches;
     ``{name}_cheap_*``: three depthwise ``dw_size`` branches, a depthwise 1x1 and an identity BN), with
     the DFC gate when ``attention`` (V3's "shortcut" mode)."""
     _check_even(filters, name)
-    x1 = rep_branch_sum(x, filters // 2, 1, depthwise=False, scale=False, skip=False, bn_epsilon=bn_epsilon,
-                        name=f"{name}_primary")  # fmt: skip
+    branches = {"num_branches": REP_BRANCHES, "bn_epsilon": bn_epsilon}
+    x1 = rep_branch_sum(
+        x, filters // 2, 1, depthwise=False, scale=False, skip=False, name=f"{name}_primary", **branches
+    )
     if activation is not None:
         x1 = activation_layer(activation, name=f"{name}_primary_act")(x1)
-    x2 = rep_branch_sum(x1, filters // 2, dw_size, depthwise=True, scale=True, skip=True, bn_epsilon=bn_epsilon,
-                        name=f"{name}_cheap")  # fmt: skip
+    x2 = rep_branch_sum(
+        x1, filters // 2, dw_size, depthwise=True, scale=True, skip=True, name=f"{name}_cheap", **branches
+    )
     if activation is not None:
         x2 = activation_layer(activation, name=f"{name}_cheap_act")(x2)
     out = layers.Concatenate(name=f"{name}_concat")([x1, x2])

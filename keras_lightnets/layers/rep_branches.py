@@ -20,7 +20,7 @@ from keras import layers
 
 from keras_lightnets.layers.conv_bn_act import conv_bn_act
 
-__all__ = ["rep_branches"]
+__all__ = ["rep_branch_sum", "rep_branches"]
 
 
 def rep_branches(
@@ -76,3 +76,28 @@ def rep_branches(
     if identity:
         skip = layers.BatchNormalization(epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_identity")(x)
     return kxk, one_by_one, skip
+
+
+def rep_branch_sum(x, filters, kernel_size, strides=1, *, num_branches, depthwise, scale, skip, bn_epsilon=1e-5, name):
+    """MobileOne's over-parameterized convolution (also GhostNetV3's), summed, before its activation.
+
+    ``num_branches`` kxk conv + BN (``{name}_conv_kxk_{i}_conv/_bn``; at stride 2 they read one
+    ``{name}_pad`` of ``k // 2`` zeros, PyTorch's padding), a 1x1 conv + BN (``{name}_conv_scale_conv/_bn``)
+    when ``scale``, an identity BN (``{name}_identity``) when ``skip``, summed by ``{name}_add`` (a single
+    branch is returned as it is). ``depthwise``: ``DepthwiseConv2D`` branches (``filters`` ignored).
+    :func:`keras_lightnets.reparameterize` folds the sum into one convolution with bias.
+    """
+    common = {"depthwise": depthwise, "bn_epsilon": bn_epsilon, "activation": None}
+    padded, padding = x, "symmetric"
+    if strides > 1 and kernel_size > 1:  # one pad layer read by every kxk branch
+        padded = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    branches = [
+        conv_bn_act(padded, filters, kernel_size, strides, padding=padding, name=f"{name}_conv_kxk_{i}", **common)
+        for i in range(num_branches)
+    ]
+    if scale:
+        branches.append(conv_bn_act(x, filters, 1, strides, name=f"{name}_conv_scale", **common))
+    if skip:
+        branches.append(layers.BatchNormalization(epsilon=bn_epsilon, momentum=0.9, name=f"{name}_identity")(x))
+    return layers.Add(name=f"{name}_add")(branches) if len(branches) > 1 else branches[0]

@@ -26,7 +26,8 @@ from keras import layers
 
 from keras_lightnets.checks import check_choice, check_rate, check_width
 from keras_lightnets.layers import activation_layer, conv_bn_act, squeeze_excite
-from keras_lightnets.layers.ghost_module import ghost_module, rep_branch_sum, rep_ghost_module
+from keras_lightnets.layers.ghost_module import REP_BRANCHES, ghost_module, rep_ghost_module
+from keras_lightnets.layers.rep_branches import rep_branch_sum
 from keras_lightnets.models.arguments import family_constructor
 from keras_lightnets.models.mobilenetv2 import make_divisible
 from keras_lightnets.models.scaffold import FeatureTracker, build_model, stage_block_name, width_tag
@@ -72,7 +73,9 @@ def _bottleneck(x, mid, out, kernel, stride, se_ratio, *, version, attention, na
     shortcut = _shortcut(x, out, kernel, stride, name)
     y = module(x, mid, activation="relu", attention=attention, name=f"{name}_ghost1")
     if stride > 1 and version == "v3":
-        y = rep_branch_sum(y, mid, kernel, stride, depthwise=True, scale=True, skip=False, name=f"{name}_dw")
+        y = rep_branch_sum(
+            y, mid, kernel, stride, num_branches=REP_BRANCHES, depthwise=True, scale=True, skip=False, name=f"{name}_dw"
+        )
     elif stride > 1:
         y = conv_bn_act(y, mid, kernel, stride, depthwise=True, activation=None, name=f"{name}_dw")
     if se_ratio:

@@ -26,10 +26,9 @@ timm's layer names (``stem``, ``stages.{i}.{j}.conv_kxk.{k}``, ``conv_scale``, `
 
 from functools import partial
 
-from keras import layers
-
 from keras_lightnets.checks import check_int, check_number, check_rate
 from keras_lightnets.layers import activation_layer, squeeze_excite
+from keras_lightnets.layers.rep_branches import rep_branch_sum
 from keras_lightnets.models.arguments import family_constructor
 from keras_lightnets.models.scaffold import FeatureTracker, build_model, dense_head
 from keras_lightnets.models.variant import Family, Preprocessing, Reference, Variant, timm_source
@@ -41,16 +40,6 @@ DEPTHS = (2, 8, 10, 1)
 STEM_MAX_WIDTH = 64
 SE_RATIO = 1 / 16  # timm SEModule's rd_ratio; every MobileOne width is a multiple of 128
 BN_EPSILON = 1e-5
-BN_MOMENTUM = 0.9  # PyTorch's 0.1
-
-
-def _conv(x, filters, kernel_size, strides, depthwise, name):
-    """One branch: (depthwise) convolution without bias → BN, ``{name}_conv`` / ``{name}_bn``."""
-    if depthwise:
-        x = layers.DepthwiseConv2D(kernel_size, strides=strides, use_bias=False, name=f"{name}_conv")(x)
-    else:
-        x = layers.Conv2D(filters, kernel_size, strides=strides, use_bias=False, name=f"{name}_conv")(x)
-    return layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
 
 
 def mobileone_block(
@@ -58,8 +47,9 @@ def mobileone_block(
 ):
     """``act(SE(sum_i BN(conv_kxk_i(x)) [+ BN(conv_1x1(x))] [+ BN(x)]))``, timm's ``MobileOneBlock``.
 
-    Layers: ``{name}_pad`` (``k // 2`` zeros on every side, PyTorch's padding, shared by the kxk
-    branches), ``{name}_conv_kxk_{i}_conv/_bn``, ``{name}_conv_scale_conv/_bn`` (k > 1),
+    The branches and their sum are :func:`~keras_lightnets.layers.rep_branches.rep_branch_sum`'s (shared
+    with GhostNetV3). Layers: ``{name}_pad`` (stride 2: ``k // 2`` zeros on every side, PyTorch's padding,
+    shared by the kxk branches), ``{name}_conv_kxk_{i}_conv/_bn``, ``{name}_conv_scale_conv/_bn`` (k > 1),
     ``{name}_identity`` (in = out, stride 1), ``{name}_add``, ``{name}_attn*`` (SE) and
     ``{name}_act``. ``depthwise``: ``DepthwiseConv2D`` branches (``filters`` must equal the input's
     channels).
@@ -67,16 +57,18 @@ def mobileone_block(
     in_channels = x.shape[-1]
     if depthwise and filters != in_channels:
         raise ValueError(f"{name}: a depthwise block keeps its {in_channels} channels, got filters={filters}")
-    padded = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x) if kernel_size > 1 else x
-    branches = [
-        _conv(padded, filters, kernel_size, strides, depthwise, f"{name}_conv_kxk_{i}")
-        for i in range(num_conv_branches)
-    ]
-    if kernel_size > 1:
-        branches.append(_conv(x, filters, 1, strides, depthwise, f"{name}_conv_scale"))
-    if in_channels == filters and strides == 1:
-        branches.append(layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_identity")(x))
-    x = layers.Add(name=f"{name}_add")(branches) if len(branches) > 1 else branches[0]
+    x = rep_branch_sum(
+        x,
+        filters,
+        kernel_size,
+        strides,
+        num_branches=num_conv_branches,
+        depthwise=depthwise,
+        scale=kernel_size > 1,
+        skip=in_channels == filters and strides == 1,
+        bn_epsilon=BN_EPSILON,
+        name=name,
+    )
     if se:
         x = squeeze_excite(x, hidden=int(filters * SE_RATIO), name=f"{name}_attn")
     return activation_layer(activation, name=f"{name}_act")(x)
