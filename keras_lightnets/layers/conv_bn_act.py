@@ -3,6 +3,7 @@
 from keras import layers
 
 from keras_lightnets.layers.activations import activation_layer
+from keras_lightnets.layers.anti_aliasing import anti_aliased_downsample
 from keras_lightnets.layers.padding import pad_for_conv
 
 __all__ = ["conv_bn_act"]
@@ -25,6 +26,7 @@ def conv_bn_act(
     padding="symmetric",
     kernel_initializer="glorot_uniform",
     bn_gamma_initializer="ones",
+    anti_aliasing=None,
     name,
 ):
     """Conv2D (or DepthwiseConv2D) → BatchNormalization → activation.
@@ -53,12 +55,17 @@ def conv_bn_act(
             reference initializes otherwise and training depends on it).
         bn_gamma_initializer: ``"zeros"`` on a residual branch's last BN starts the block
             as the identity (torchvision ``zero_init_residual``, pycls).
+        anti_aliasing: ``None``, or ``"avg"`` / ``"blur"``: a strided convolution runs at stride 1
+            and :func:`~keras_lightnets.layers.anti_aliasing.anti_aliased_downsample` takes the
+            stride after the activation (``{name}_aa``; timm's ``aa_layer``).
     """
-    x, conv_padding = pad_for_conv(x, kernel_size, strides, padding, name=f"{name}_pad")
+    aliased = anti_aliasing is not None and strides != 1
+    conv_strides = 1 if aliased else strides
+    x, conv_padding = pad_for_conv(x, kernel_size, conv_strides, padding, name=f"{name}_pad")
     if depthwise:
         x = layers.DepthwiseConv2D(
             kernel_size,
-            strides=strides,
+            strides=conv_strides,
             padding=conv_padding,
             depth_multiplier=depth_multiplier,
             use_bias=use_bias,
@@ -69,7 +76,7 @@ def conv_bn_act(
         x = layers.Conv2D(
             filters,
             kernel_size,
-            strides=strides,
+            strides=conv_strides,
             padding=conv_padding,
             groups=groups,
             use_bias=use_bias,
@@ -82,4 +89,6 @@ def conv_bn_act(
         )(x)
     if activation is not None:
         x = activation_layer(activation, name=f"{name}_act")(x)
+    if aliased:
+        x = anti_aliased_downsample(x, anti_aliasing, strides, name=f"{name}_aa")
     return x

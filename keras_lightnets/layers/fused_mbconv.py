@@ -22,6 +22,7 @@ def fused_mbconv(
     bn_momentum=0.9,
     padding="same",
     kernel_initializer="glorot_uniform",
+    anti_aliasing=None,
     name,
 ):
     """kxk conv (expand, strided) → BN → act → [SE] → 1x1 conv (project, linear) → BN → [+ shortcut].
@@ -38,6 +39,8 @@ def fused_mbconv(
         drop_path_rate: stochastic depth on the residual branch, which exists when the stride
             is 1 and the channels are unchanged.
         padding: of the kxk convolution: ``"same"`` (TensorFlow) or ``"symmetric"`` (PyTorch).
+        anti_aliasing: ``None``, ``"avg"`` or ``"blur"``: the strided kxk convolution runs at stride 1
+            and a low-pass pool after its activation takes the stride (:func:`conv_bn_act`).
 
     Layers: ``{name}_expand_*``, ``{name}_se*``, ``{name}_project_*``, ``{name}_drop_path``,
     ``{name}_add``.
@@ -53,6 +56,7 @@ def fused_mbconv(
             strides,
             activation=activation,
             padding=padding,
+            anti_aliasing=anti_aliasing,
             name=f"{name}_expand",
             **conv_args,
         )
@@ -68,6 +72,7 @@ def fused_mbconv(
             strides,
             activation=activation,
             padding=padding,
+            anti_aliasing=anti_aliasing,
             name=f"{name}_project",
             **conv_args,
         )

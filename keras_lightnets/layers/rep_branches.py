@@ -78,7 +78,20 @@ def rep_branches(
     return kxk, one_by_one, skip
 
 
-def rep_branch_sum(x, filters, kernel_size, strides=1, *, num_branches, depthwise, scale, skip, bn_epsilon=1e-5, name):
+def rep_branch_sum(
+    x,
+    filters,
+    kernel_size,
+    strides=1,
+    *,
+    num_branches,
+    depthwise,
+    scale,
+    skip,
+    bn_epsilon=1e-5,
+    zero_init_branches=False,
+    name,
+):
     """MobileOne's over-parameterized convolution (also GhostNetV3's), summed, before its activation.
 
     ``num_branches`` kxk conv + BN (``{name}_conv_kxk_{i}_conv/_bn``; at stride 2 they read one
@@ -86,8 +99,13 @@ def rep_branch_sum(x, filters, kernel_size, strides=1, *, num_branches, depthwis
     when ``scale``, an identity BN (``{name}_identity``) when ``skip``, summed by ``{name}_add`` (a single
     branch is returned as it is). ``depthwise``: ``DepthwiseConv2D`` branches (``filters`` ignored).
     :func:`keras_lightnets.reparameterize` folds the sum into one convolution with bias.
+
+    ``zero_init_branches``: where there is an identity branch, the convolution branches' BN scales start
+    at zero, so the sum starts as ``BN(x)`` (the "zero gamma" start of residual branches, Goyal et al.
+    2017); without one it changes nothing (a sum of zeros would be a dead block).
     """
-    common = {"depthwise": depthwise, "bn_epsilon": bn_epsilon, "activation": None}
+    gamma = "zeros" if zero_init_branches and skip else "ones"
+    common = {"depthwise": depthwise, "bn_epsilon": bn_epsilon, "activation": None, "bn_gamma_initializer": gamma}
     padded, padding = x, "symmetric"
     if strides > 1 and kernel_size > 1:  # one pad layer read by every kxk branch
         padded = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)

@@ -34,6 +34,7 @@ def universal_inverted_bottleneck(
     bn_epsilon=1e-5,
     bn_momentum=0.9,
     padding="symmetric",
+    anti_aliasing=None,
     name,
 ):
     """[depthwise kxk → BN] → expand 1x1 → BN → act → [depthwise kxk → BN → act] → project 1x1 → BN →
@@ -47,6 +48,8 @@ def universal_inverted_bottleneck(
         mid_kernel_size: kernel of the depthwise convolution after the expansion, 0 for none.
         layer_scale: initial per-channel gain of the branch (MobileNetV4 hybrids: 1e-5), ``None`` for none.
         drop_path_rate: stochastic depth on the branch, where a shortcut exists (stride 1, same width).
+        anti_aliasing: ``None``, ``"avg"`` or ``"blur"``: the strided depthwise convolution runs at stride 1
+            and a low-pass pool after its BN (and activation) takes the stride (:func:`conv_bn_act`).
 
     Layers: ``{name}_dw_start_*``, ``{name}_expand_*``, ``{name}_dw_*``, ``{name}_project_*``,
     ``{name}_layer_scale``, ``{name}_drop_path``, ``{name}_add``.
@@ -59,13 +62,13 @@ def universal_inverted_bottleneck(
         start_strides = 1 if mid_kernel_size else strides
         x = conv_bn_act(
             x, None, start_kernel_size, start_strides, depthwise=True, activation=None, padding=padding,
-            name=f"{name}_dw_start", **norm,
+            anti_aliasing=anti_aliasing, name=f"{name}_dw_start", **norm,
         )  # fmt: skip
     x = conv_bn_act(x, expanded, 1, activation=activation, padding="valid", name=f"{name}_expand", **norm)
     if mid_kernel_size:
         x = conv_bn_act(
             x, None, mid_kernel_size, strides, depthwise=True, activation=activation, padding=padding,
-            name=f"{name}_dw", **norm,
+            anti_aliasing=anti_aliasing, name=f"{name}_dw", **norm,
         )  # fmt: skip
     x = conv_bn_act(x, filters, 1, activation=None, padding="valid", name=f"{name}_project", **norm)
     if layer_scale is not None:

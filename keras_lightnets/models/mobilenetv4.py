@@ -28,6 +28,7 @@ from keras import layers
 
 from keras_lightnets.checks import check_choice, check_rate, check_width
 from keras_lightnets.layers import conv_bn_act, fused_mbconv
+from keras_lightnets.layers.anti_aliasing import ANTI_ALIASING
 from keras_lightnets.layers.mobile_attention import mobile_attention
 from keras_lightnets.layers.universal_inverted_bottleneck import universal_inverted_bottleneck
 from keras_lightnets.models.arguments import family_constructor
@@ -138,21 +139,22 @@ def block_plan(size):
     ]
 
 
-def _block(x, kind, options, *, alpha, activation, layer_scale, drop_path_rate, name):
+def _block(x, kind, options, *, alpha, activation, layer_scale, drop_path_rate, anti_aliasing, name):
     """One block of ``kind`` at width ``make_divisible(c * alpha)``."""
     filters, stride = make_divisible(options["c"] * alpha), options["s"]
+    common = {"padding": PADDING, "anti_aliasing": anti_aliasing, "name": name, **BN}
     if kind == "cn":
-        return conv_bn_act(x, filters, options["k"], stride, activation=activation, padding=PADDING, name=name, **BN)
+        return conv_bn_act(x, filters, options["k"], stride, activation=activation, **common)
     if kind == "er":
         return fused_mbconv(
             x, filters, stride, expansion=options["e"], kernel_size=options["k"], activation=activation,
-            drop_path_rate=drop_path_rate, padding=PADDING, name=name, **BN,
+            drop_path_rate=drop_path_rate, **common,
         )  # fmt: skip
     if kind == "uir":
         return universal_inverted_bottleneck(
             x, filters, stride, expanded=make_divisible(x.shape[-1] * options["e"]), start_kernel_size=options["a"],
             mid_kernel_size=options["k"], activation=activation, layer_scale=layer_scale,
-            drop_path_rate=drop_path_rate, padding=PADDING, name=name, **BN,
+            drop_path_rate=drop_path_rate, **common,
         )  # fmt: skip
     return mobile_attention(
         x, filters, num_heads=options["h"], key_dim=options["d"], value_dim=options["d"],
@@ -161,8 +163,9 @@ def _block(x, kind, options, *, alpha, activation, layer_scale, drop_path_rate, 
     )  # fmt: skip
 
 
-def _body(x, *, size, alpha, drop_path_rate):
-    """The stem and the five stages (the last one timm's 1x1 conv to 960)."""
+def _body(x, *, size, alpha, drop_path_rate, anti_aliasing):
+    """The stem and the five stages (the last one timm's 1x1 conv to 960); ``anti_aliasing`` reaches every
+    strided block, not the stem (timm's)."""
     _, stem, activation, layer_scale = SIZES[size]
     tracker = FeatureTracker()
     stem = stem if alpha < 1.0 else make_divisible(stem * alpha)  # timm's fix_stem below 1.0
@@ -175,7 +178,8 @@ def _body(x, *, size, alpha, drop_path_rate):
         for repeat, (kind, options) in enumerate(blocks):
             x = _block(
                 x, kind, options, alpha=alpha, activation=activation, layer_scale=layer_scale,
-                drop_path_rate=drop_path_rate * index / num_blocks, name=stage_block_name(stage, repeat),
+                drop_path_rate=drop_path_rate * index / num_blocks, anti_aliasing=anti_aliasing,
+                name=stage_block_name(stage, repeat),
             )  # fmt: skip
             tracker.add(x, options["s"])
             index += 1
@@ -208,6 +212,7 @@ def MobileNetV4(
     *,
     dropout_rate=0.0,
     drop_path_rate=0.0,
+    anti_aliasing=None,
     features_only=False,
     include_preprocessing=False,
 ):
@@ -218,6 +223,10 @@ def MobileNetV4(
         alpha: width multiplier (timm: 0.35 and 0.5 for conv-small, 0.75 for the hybrids).
         dropout_rate: before the classifier (timm's ``drop_rate``, 0 by default).
         drop_path_rate: stochastic depth on the residual branches, ``rate * i / n`` for block i of n.
+        anti_aliasing: ``None``; ``"avg"`` or ``"blur"``: every strided block convolves at stride 1 and
+            downsamples after its activation by a 2x2 average pool (timm ``mobilenetv4_conv_aa_*``) or a
+            3x3 binomial blur (``mobilenetv4_conv_blur_medium``), see
+            :mod:`keras_lightnets.layers.anti_aliasing`. No parameters added; 4x the MACs of those convolutions.
         features_only: the last feature map at each stride, outputs ``"stride2"`` ... ``"stride32"``.
         include_preprocessing: ``True``: the model takes RGB pixels in [0, 1] and normalizes them itself
             (with the mean and std of its weights); ``False`` (default, like timm): normalized inputs.
@@ -229,13 +238,15 @@ def MobileNetV4(
     check_width(alpha, "alpha", params_at_one=3_774_024)  # conv-small 1.0
     check_rate(dropout_rate, "dropout_rate")
     check_rate(drop_path_rate, "drop_path_rate")
+    if anti_aliasing is not None:
+        check_choice(anti_aliasing, "anti_aliasing", ANTI_ALIASING)
     hybrid = size.startswith("hybrid")
     return build_model(
         FAMILY,
         locals(),
-        body=partial(_body, size=size, alpha=alpha, drop_path_rate=drop_path_rate),
+        body=partial(_body, size=size, alpha=alpha, drop_path_rate=drop_path_rate, anti_aliasing=anti_aliasing),
         head=partial(_head, activation=SIZES[size][2], dropout_rate=dropout_rate),
-        default_name=f"mobilenetv4_{size}_{width_tag(alpha)}",
+        default_name=f"{timm_name(size, 1.0, anti_aliasing)}_{width_tag(alpha)}",
         static="the multi-query attention reshapes its maps into sequences and back" if hybrid else False,
     )
 
@@ -286,42 +297,56 @@ def _preprocessing(size, crop_pct, inception=False):
 # timm's pretrained tags with a 1000-class head, its default first; (tag, top-1, train size, crop, Inception
 # mean/std). Top-1: timm's results-imagenet.csv at the train size and crop. Not registered: the ImageNet-12k
 # checkpoints with 11821 classes (conv_medium e180_r384_in12k, e180_ad_r384_in12k, e250_r384_in12k;
-# hybrid_medium e200_r256_in12k).
+# hybrid_medium e200_r256_in12k; conv_aa_large e230_r384_in12k). Keys: (size, alpha, anti-aliasing).
 WEIGHTS = {
-    ("conv_small", 0.5): (("e3000_r224_in1k", 64.778, 224, 0.875, True),),
-    ("conv_small", 1.0): (
+    ("conv_small", 0.5, None): (("e3000_r224_in1k", 64.778, 224, 0.875, True),),
+    ("conv_small", 1.0, None): (
         ("e2400_r224_in1k", 73.756, 224, 0.875, False),
         ("e1200_r224_in1k", 73.450, 224, 0.875, False),
         ("e3600_r256_in1k", 74.534, 256, 0.95, True),
     ),
-    ("conv_medium", 1.0): (
+    ("conv_medium", 1.0, None): (
         ("e500_r256_in1k", 79.916, 256, 0.95, False),
         ("e500_r224_in1k", 79.092, 224, 0.95, False),
         ("e250_r384_in12k_ft_in1k", 82.776, 384, 0.95, False),
     ),
-    ("conv_large", 1.0): (("e600_r384_in1k", 82.974, 384, 0.95, False), ("e500_r256_in1k", 81.864, 256, 0.95, False)),
-    ("hybrid_medium", 1.0): (
+    ("conv_large", 1.0, None): (
+        ("e600_r384_in1k", 82.974, 384, 0.95, False),
+        ("e500_r256_in1k", 81.864, 256, 0.95, False),
+    ),
+    ("hybrid_medium", 1.0, None): (
         ("e200_r256_in12k_ft_in1k", 82.360, 256, 0.95, False),
         ("ix_e550_r256_in1k", 81.478, 256, 0.95, False),
         ("ix_e550_r384_in1k", 82.952, 384, 0.95, False),
         ("e500_r224_in1k", 80.432, 224, 0.95, False),
     ),
-    ("hybrid_large", 1.0): (
+    ("hybrid_large", 1.0, None): (
         ("ix_e600_r384_in1k", 83.996, 384, 0.95, False),
         ("e600_r384_in1k", 83.826, 384, 0.95, False),
+    ),
+    ("conv_medium", 1.0, "blur"): (("e500_r224_in1k", 79.446, 224, 0.95, False),),
+    ("conv_large", 1.0, "avg"): (
+        ("e230_r448_in12k_ft_in1k", 84.668, 448, 0.95, False),
+        ("e230_r384_in12k_ft_in1k", 84.314, 384, 0.95, False),
+        ("e600_r384_in1k", 83.264, 384, 0.95, False),
     ),
 }
 
 
-def timm_name(size, alpha):
-    return f"mobilenetv4_{size}" + ("" if alpha == 1.0 else f"_{width_tag(alpha)}")
+# timm's name part for each anti-aliasing kind: mobilenetv4_conv_aa_large, mobilenetv4_conv_blur_medium.
+_AA_TAGS = {None: "", "avg": "aa_", "blur": "blur_"}
 
 
-def _variant(size, alpha, params, macs_m, compared=False):
-    name = timm_name(size, alpha)
+def timm_name(size, alpha, anti_aliasing=None):
+    kind, _, scale = size.partition("_")
+    return f"mobilenetv4_{kind}_{_AA_TAGS[anti_aliasing]}{scale}" + ("" if alpha == 1.0 else f"_{width_tag(alpha)}")
+
+
+def _variant(size, alpha, params, macs_m, compared=False, anti_aliasing=None):
+    name = timm_name(size, alpha, anti_aliasing)
     sources = tuple(
         timm_source(f"{name}.{tag}", top1, LICENSE, _preprocessing(train_size, crop, inception))
-        for tag, top1, train_size, crop, inception in WEIGHTS.get((size, alpha), ())
+        for tag, top1, train_size, crop, inception in WEIGHTS.get((size, alpha, anti_aliasing), ())
     )
     top1 = sources[0].top1 if sources else None
     preprocessing = sources[0].preprocessing if sources else _preprocessing(224, 0.95)
@@ -330,7 +355,7 @@ def _variant(size, alpha, params, macs_m, compared=False):
     )
     return Variant(
         name,
-        {"size": size, "alpha": alpha},
+        {"size": size, "alpha": alpha, **({"anti_aliasing": anti_aliasing} if anti_aliasing else {})},
         Reference(params, macs_m, top1, source),
         equals=f"timm:{name}",
         preprocessing=preprocessing,
@@ -347,14 +372,17 @@ def _variant(size, alpha, params, macs_m, compared=False):
 FAMILY = Family(
     name="mobilenetv4",
     constructor=MobileNetV4,
-    architecture_args=("size", "alpha"),
+    architecture_args=("size", "alpha", "anti_aliasing"),
     preprocessing=_preprocessing(224, 0.95),
     variants=(
         _variant("conv_small", 0.35, 1_905_384, 47.7),
         _variant("conv_small", 0.5, 2_238_952, 64.7),
         _variant("conv_small", 1.0, 3_774_024, 186.0, compared=True),
         _variant("conv_medium", 1.0, 9_715_512, 827.6),
+        _variant("conv_medium", 1.0, 9_715_512, 1196.3, anti_aliasing="avg"),
+        _variant("conv_medium", 1.0, 9_715_512, 1196.3, anti_aliasing="blur", compared=True),
         _variant("conv_large", 1.0, 32_590_864, 2171.3),
+        _variant("conv_large", 1.0, 32_590_864, 2386.2, anti_aliasing="avg"),
         _variant("hybrid_medium", 1.0, 11_074_648, 966.3, compared=True),
         _variant("hybrid_medium", 0.75, 7_313_528, 649.8),
         _variant("hybrid_large", 1.0, 37_764_624, 2549.6, compared=True),

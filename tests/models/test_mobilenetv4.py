@@ -18,6 +18,7 @@ from torch_reference import import_reference, randomize_batchnorm
 
 import keras_lightnets as kl
 from keras_lightnets.deploy import export_tflite, fit_quantize_aware, quantize_aware
+from keras_lightnets.layers.anti_aliasing import anti_aliased_downsample
 from keras_lightnets.layers.mobile_attention import mobile_attention
 from keras_lightnets.models.mobilenetv4 import _TIMM_PARTS, FAMILY, block_plan, timm_name
 from keras_lightnets.weights import load_torch_weights
@@ -48,8 +49,9 @@ def _compare(torch, reference, ours, key_map, x):
 def test_every_variant_has_timms_parameter_count():
     torch, timm = import_reference("timm")
     for variant in FAMILY.variants:
-        size, alpha = variant.kwargs["size"], variant.kwargs["alpha"]
-        reference = timm.create_model(timm_name(size, alpha), pretrained=False)
+        size, alpha, aa = variant.kwargs["size"], variant.kwargs["alpha"], variant.kwargs.get("anti_aliasing")
+        assert variant.name == timm_name(size, alpha, aa)
+        reference = timm.create_model(variant.name, pretrained=False)
         params = sum(p.numel() for p in reference.parameters() if p.requires_grad)
         assert variant.reference.params == params, variant.name  # ours == Reference: test_variants.py
 
@@ -83,6 +85,32 @@ def test_hybrid_medium_with_random_layer_scales_matches_timm():
     x = np.random.default_rng(0).standard_normal((2, 64, 72, 3)).astype("float32")
     diff, scale = _compare(torch, reference, ours, kl.get_entry("mobilenetv4_hybrid_medium").key_map, x)
     assert diff <= 1e-4 * max(1.0, scale), (diff, scale)
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [("avg", "avg"), ("blur", "blurpc")])
+def test_anti_aliased_downsampling_matches_timm(ours, theirs):
+    """The two low-pass pools against timm's ``create_aa`` on odd and even sizes (7x8: floor for the
+    average pool, ceil for the padded blur), and in a model: the strided convolutions run at stride 1."""
+    torch, timm = import_reference("timm")
+    x = np.random.default_rng(0).standard_normal((2, 7, 8, 3)).astype("float32")
+    reference = timm.layers.create_aa(theirs, channels=3, stride=2)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    inputs = keras.Input((7, 8, 3))
+    actual = infer(keras.Model(inputs, anti_aliased_downsample(inputs, ours, name="aa")), x)
+    assert expected.shape == actual.shape == ((2, 3, 4, 3) if ours == "avg" else (2, 4, 4, 3))
+    assert np.abs(expected - actual).max() <= 1e-6
+    with keras.StatelessScope(initialize_variables=False):
+        model = kl.MobileNetV4("conv_medium", anti_aliasing=ours, input_shape=(64, 64, 3))
+    strided = [layer.name for layer in model.layers if getattr(layer, "strides", (1, 1)) != (1, 1)]
+    assert "stem_conv" in strided  # timm's stem is not anti-aliased
+    assert all(name == "stem_conv" or name.endswith("_aa") for name in strided), strided
+    assert len(strided) == 1 + 4  # the stem and one downsampling block per stage
+
+
+def test_anti_aliasing_is_checked():
+    with pytest.raises(ValueError, match=r"`anti_aliasing`.*'avg', 'blur'"):
+        kl.MobileNetV4("conv_medium", anti_aliasing="blurpc")
 
 
 def test_block_plans_and_layer_names():

@@ -13,6 +13,8 @@
 test_variants.py and test_reparameterize.py; S0 and S4 against timm in test_torch_reference.py.)
 """
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -122,7 +124,31 @@ def test_a_depthwise_branch_that_cannot_fuse_is_named():
         kl.reparameterize(bad)
 
 
+@pytest.mark.parametrize("zero", [True, False])
+def test_blocks_with_an_identity_branch_start_as_it(zero):
+    """``zero_init_branches`` (the default): where a block has an identity BN, its convolution branches' BN
+    scales start at 0 and the block starts as ``act(BN(x))``; blocks without one (strided, width-changing)
+    keep 1, or they would start dead. Off: timm's init, every scale 1."""
+    model = kl.MobileOne(
+        (0.25, 0.25, 0.25, 0.25), depths=(1, 2, 1, 1), num_conv_branches=2, zero_init_branches=zero,
+        input_shape=(32, 32, 3), classes=10,
+    )  # fmt: skip
+    names = {layer.name for layer in model.layers}
+    scales = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.name.endswith("_identity"):
+            block = re.sub(r"_conv_(kxk_\d|scale)_bn$", "", layer.name)
+            scales.setdefault(f"{block}_identity" in names, set()).update(np.unique(layer.gamma.numpy()).tolist())
+        elif layer.name.endswith("_identity"):
+            assert np.all(layer.gamma.numpy() == 1.0)
+    # stages_1_2 / _3 (the second pair of a 2-deep stage) have an identity; every stride-2 block does not
+    assert {"stages_1_2_identity", "stages_1_3_identity"} <= names and "stages_1_0_identity" not in names
+    assert scales == {True: {0.0 if zero else 1.0}, False: {1.0}}
+
+
 def test_bad_arguments():
+    with pytest.raises(TypeError, match="`zero_init_branches` must be True or False"):
+        kl.MobileOne(zero_init_branches=1)
     with pytest.raises(ValueError, match="`se_blocks`"):
         kl.MobileOne(se_blocks=(0, 0, 11, 1))
     with pytest.raises(ValueError, match="`width_multipliers` must be 4 numbers"):
