@@ -180,6 +180,7 @@ def test_the_listed_sources_are_well_formed():
         "mobilenetv3_large_minimal_075", "mobilenetv3_small_minimal_075",
         # timm registers these MobileNetV4 widths untrained
         "mobilenetv4_conv_small_035", "mobilenetv4_hybrid_medium_075", "mobilenetv4_hybrid_large_075",
+        "mobilenetv4_conv_aa_medium",  # timm's anti-aliased medium is untrained
         # timm registers these GhostNet widths untrained
         "ghostnet_050", "ghostnet_130", "ghostnetv3_050", "ghostnetv3_130", "ghostnetv3_160",
     }  # fmt: skip
